@@ -1,0 +1,54 @@
+# learning_platform: `make run` starts a ready-to-use platform; `make test` runs the whole suite.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+STAMP := $(VENV)/.installed
+REQS := requirements/base.txt requirements/ml.txt requirements/dev.txt
+RUN_ENV := var/run.env
+
+.PHONY: install run test test-fast lint format bench migrations-check clean
+
+$(STAMP): $(REQS)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	# torch first, from the CPU wheel, so nothing later pulls a CUDA build
+	$(PIP) install --quiet torch==2.13.0
+	$(PIP) install --quiet -r requirements/ml.txt -r requirements/dev.txt
+	touch $(STAMP)
+
+install: $(STAMP)
+
+$(RUN_ENV):
+	mkdir -p var
+	printf 'DEBUG=true\nSECRET_KEY=%s\nSUBJECT_HASH_KEY=%s\n' \
+	  "$$($(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(50))')" \
+	  "$$($(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(32))')" > $(RUN_ENV)
+	chmod 600 $(RUN_ENV)
+
+run: $(STAMP) $(RUN_ENV)
+	ENV_FILE=$(RUN_ENV) $(PY) manage.py migrate --noinput
+	ENV_FILE=$(RUN_ENV) $(PY) manage.py setup_schedules
+	ENV_FILE=$(RUN_ENV) $(PY) manage.py bootstrap
+	ENV_FILE=$(RUN_ENV) $(PY) manage.py run_platform
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -m "not slow"
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy interactions/payloads.py
+
+format: $(STAMP)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+bench: $(STAMP)
+	$(PY) benchmarks/ingest.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .ruff_cache .mypy_cache

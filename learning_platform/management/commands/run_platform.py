@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+
+class Command(BaseCommand):
+    help = "Run the web server (gunicorn) and the task cluster (django-q2) together; Ctrl-C stops both."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--bind", default="127.0.0.1:8000")
+        parser.add_argument("--web-workers", type=int, default=2)
+        parser.add_argument("--stop-timeout", type=float, default=10.0, help="Seconds to wait before killing a process")
+
+    def handle(self, *args: Any, bind: str, web_workers: int, stop_timeout: float, **options: Any) -> None:
+        python = sys.executable
+        commands = {
+            "web": [python, "-m", "gunicorn", "learning_platform.wsgi", "--bind", bind, "--workers", str(web_workers),
+                    "--access-logfile", "-", "--timeout", "120"],
+            "tasks": [python, str(settings.BASE_DIR / "manage.py"), "qcluster"],
+        }  # fmt: skip
+        processes = {name: subprocess.Popen(cmd, cwd=settings.BASE_DIR, start_new_session=True) for name, cmd in commands.items()}
+        stopping = False
+
+        def stop(signum: int, frame: Any) -> None:
+            nonlocal stopping
+            stopping = True
+
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGTERM, stop)
+        exited = None
+        while not stopping and exited is None:
+            exited = next((name for name, p in processes.items() if p.poll() is not None), None)
+            time.sleep(0.5)
+        self.stderr.write("stopping web server and task cluster…")
+        for process in processes.values():
+            _terminate(process, stop_timeout)
+        if exited is not None and not stopping:
+            raise CommandError(f"the {exited} process exited with code {processes[exited].returncode}; stopped the rest")
+
+
+def _terminate(process: subprocess.Popen[bytes], timeout: float) -> None:
+    """SIGTERM the process group, then SIGKILL it after `timeout` (qcluster can hang on SIGTERM)."""
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()

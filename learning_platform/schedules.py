@@ -1,0 +1,24 @@
+"""The platform's recurring tasks, declared in code and written by `manage.py setup_schedules`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ScheduleSpec:
+    name: str
+    func: str
+    schedule_type: str  # a django_q Schedule type: "D" daily, "W" weekly, "M" monthly, "H" hourly, "I" minutes
+    minutes: int | None = None
+    description: str = ""
+
+
+SCHEDULES = [
+    ScheduleSpec(
+        name="purge-client-context",
+        func="interactions.tasks.purge_client_context",
+        schedule_type="D",
+        description="Delete IP addresses and user agents older than CLIENT_CONTEXT_RETENTION_DAYS.",
+    ),
+]

@@ -1,0 +1,270 @@
+"""Settings for learning_platform, read from the environment (django-environ).
+
+Every knob is an environment variable with a safe default, documented in README.md
+("Configuration"). A malformed value stops start-up with ImproperlyConfigured naming the
+variable. Set ENV_FILE to read variables from a file (`make run` uses var/run.env);
+variables already in the environment win over the file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, TypeVar
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+T = TypeVar("T")
+
+env = environ.Env()
+if env.str("ENV_FILE", default=""):
+    env_file = Path(env.str("ENV_FILE"))
+    if not env_file.is_file():
+        raise ImproperlyConfigured(f"ENV_FILE={env_file} does not exist")
+    environ.Env.read_env(env_file)
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def _read(name: str, parse: Callable[[str], T], default: T) -> T:
+    raw = env.str(name, default=None)
+    if raw is None:
+        return default
+    try:
+        return parse(raw.strip())
+    except (ValueError, TypeError) as exc:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not valid: {exc}") from None
+
+
+def _bool(value: str) -> bool:
+    if value.lower() in _TRUE:
+        return True
+    if value.lower() in _FALSE:
+        return False
+    raise ValueError("expected one of true/false, yes/no, on/off, 1/0")
+
+
+def _positive_int(value: str) -> int:
+    number = int(value)
+    if number < 0:
+        raise ValueError("must be zero or a positive integer")
+    return number
+
+
+def _list(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def _rate(value: str) -> str:
+    if not value:
+        return ""
+    count, _, period = value.partition("/")
+    if not count.isdigit() or period[:1] not in {"s", "m", "h", "d"}:
+        raise ValueError("expected a rate such as 600/min, 20/s or 10000/day")
+    return value
+
+
+DEBUG = _read("DEBUG", _bool, False)
+
+_INSECURE_KEY = "django-insecure-local-development-only-key-never-use-in-production"
+SECRET_KEY = _read("SECRET_KEY", str, "")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off")
+    SECRET_KEY = _INSECURE_KEY
+
+# Keyed hash of end-user ids (Subject.user_hash). Its own secret so that rotating SECRET_KEY
+# never breaks the link to existing subjects (and so erasure keeps finding them).
+SUBJECT_HASH_KEY = _read("SUBJECT_HASH_KEY", str, "")
+if not SUBJECT_HASH_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured("SUBJECT_HASH_KEY must be set when DEBUG is off")
+    SUBJECT_HASH_KEY = "insecure-local-subject-hash-key"
+
+ALLOWED_HOSTS = _read("ALLOWED_HOSTS", _list, ["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = _read("CSRF_TRUSTED_ORIGINS", _list, [])
+VAR_DIR = Path(_read("VAR_DIR", str, str(BASE_DIR / "var")))
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "django_q",
+    "interactions",
+    "curation",
+    "training",
+    "registry",
+    "abtesting",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "learning_platform.middleware.RequestSizeLimitMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "learning_platform.urls"
+WSGI_APPLICATION = "learning_platform.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+
+def _database(url: str) -> dict[str, Any]:
+    scheme = url.partition("://")[0]
+    if scheme not in environ.Env.DB_SCHEMES:
+        raise ImproperlyConfigured(f"DATABASE_URL={url!r} is not valid: use postgres://... or sqlite:///path")
+    try:
+        config = environ.Env.db_url_config(url)
+    except Exception as exc:  # django-environ raises several types for a bad URL
+        raise ImproperlyConfigured(f"DATABASE_URL={url!r} is not valid: {exc}") from None
+    if config["ENGINE"].endswith("sqlite3"):
+        # WAL and IMMEDIATE transactions let the web workers and the task cluster share one file.
+        config["OPTIONS"] = {
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+        }
+    else:
+        config["CONN_MAX_AGE"] = _read("DATABASE_CONN_MAX_AGE", _positive_int, 60)
+        config["CONN_HEALTH_CHECKS"] = True
+    return config
+
+
+DATABASES = {"default": _database(env.str("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}"))}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = _read("REDIS_URL", str, "")
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = DEBUG
+
+# --- Security (strict by default outside DEBUG; each can be relaxed from the environment) ---
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if _read("TRUST_X_FORWARDED_PROTO", _bool, False) else None
+SECURE_SSL_REDIRECT = _read("SECURE_SSL_REDIRECT", _bool, not DEBUG)
+SESSION_COOKIE_SECURE = _read("SESSION_COOKIE_SECURE", _bool, not DEBUG)
+CSRF_COOKIE_SECURE = _read("CSRF_COOKIE_SECURE", _bool, not DEBUG)
+SECURE_HSTS_SECONDS = _read("SECURE_HSTS_SECONDS", _positive_int, 0 if DEBUG else 31_536_000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = _read("SECURE_HSTS_INCLUDE_SUBDOMAINS", _bool, not DEBUG)
+SECURE_HSTS_PRELOAD = _read("SECURE_HSTS_PRELOAD", _bool, not DEBUG)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+X_FRAME_OPTIONS = "DENY"
+
+# --- Ingestion limits ---
+MAX_REQUEST_BYTES = _read("MAX_REQUEST_BYTES", _positive_int, 8 * 1024 * 1024)
+MAX_TEXT_BYTES = _read("MAX_TEXT_BYTES", _positive_int, 64 * 1024)
+MAX_METADATA_BYTES = _read("MAX_METADATA_BYTES", _positive_int, 16 * 1024)
+MAX_MESSAGES = _read("MAX_MESSAGES", _positive_int, 256)
+MAX_CANDIDATES = _read("MAX_CANDIDATES", _positive_int, 16)
+BATCH_MAX_ITEMS = _read("BATCH_MAX_ITEMS", _positive_int, 1000)
+DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BYTES
+API_KEY_CACHE_SECONDS = _read("API_KEY_CACHE_SECONDS", _positive_int, 10)
+API_THROTTLE_RATE = _read("API_THROTTLE_RATE", _rate, "")
+CLIENT_CONTEXT_RETENTION_DAYS = _read("CLIENT_CONTEXT_RETENTION_DAYS", _positive_int, 30)
+ARTIFACTS_DIR = Path(_read("ARTIFACTS_DIR", str, str(VAR_DIR / "artifacts")))
+
+REST_FRAMEWORK: dict[str, Any] = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["interactions.auth.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["interactions.auth.HasScope"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "learning_platform.errors.api_exception_handler",
+    "UNAUTHENTICATED_USER": None,
+    "DEFAULT_THROTTLE_CLASSES": ["interactions.auth.ClientRateThrottle"] if API_THROTTLE_RATE else [],
+    "DEFAULT_THROTTLE_RATES": {"client": API_THROTTLE_RATE or None},
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "learning_platform API",
+    "DESCRIPTION": "Log LLM interactions and feedback; curate, train, evaluate and serve models.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# --- Task queue (django-q2). ORM broker by default; REDIS_URL switches to Redis. ---
+Q_TIMEOUT = _read("Q_TIMEOUT", _positive_int, 6 * 3600)
+Q_CLUSTER: dict[str, Any] = {
+    "name": "learning_platform",
+    "workers": _read("Q_WORKERS", _positive_int, 2),
+    "timeout": Q_TIMEOUT,
+    "retry": Q_TIMEOUT + 120,  # must exceed timeout, or a long task is handed out twice
+    "max_attempts": _read("Q_MAX_ATTEMPTS", _positive_int, 3),
+    "queue_limit": 50,
+    "save_limit": 1000,
+    "catch_up": False,
+    "ack_failures": True,
+    "sync": _read("Q_SYNC", _bool, False),
+    "label": "Task queue",
+}
+if REDIS_URL:
+    Q_CLUSTER["redis"] = REDIS_URL
+else:
+    Q_CLUSTER["orm"] = "default"
+
+LOG_LEVEL = _read("LOG_LEVEL", lambda v: v.upper(), "INFO")
+if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+    raise ImproperlyConfigured(f"LOG_LEVEL={LOG_LEVEL!r} is not valid: expected DEBUG, INFO, WARNING or ERROR")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}

@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+
+ROOT = Path(__file__).resolve().parent.parent
+PRODUCTION_ENV = {
+    "PATH": os.environ.get("PATH", ""),
+    "DEBUG": "false",
+    "SECRET_KEY": "a-production-like-secret-key-with-enough-entropy-0123456789-abcdefghijkl",
+    "SUBJECT_HASH_KEY": "a-production-like-subject-hash-key",
+    "ALLOWED_HOSTS": "platform.example.com",
+    "DATABASE_URL": os.environ.get("DATABASE_URL", "sqlite:////tmp/lp-deploy-check.sqlite3"),
+}
+
+
+def _manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.django_db
+def test_migrations_are_in_step_with_the_models():
+    call_command("makemigrations", "--check", "--dry-run", stdout=io.StringIO())
+
+
+def test_check_deploy_is_clean_under_production_like_settings():
+    result = _manage("check", "--deploy", "--fail-level", "WARNING", env=PRODUCTION_ENV)
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert "no issues" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("DEBUG", "maybe", "DEBUG='maybe' is not valid"),
+        ("MAX_TEXT_BYTES", "lots", "MAX_TEXT_BYTES='lots' is not valid"),
+        ("DATABASE_URL", "nosuchdb://x", "DATABASE_URL='nosuchdb://x' is not valid"),
+        ("API_THROTTLE_RATE", "fast", "API_THROTTLE_RATE='fast' is not valid"),
+        ("SECRET_KEY", "", "SECRET_KEY must be set when DEBUG is off"),
+    ],
+)
+def test_a_malformed_setting_stops_start_up_with_one_clear_line(name, value, message):
+    result = _manage("check", env={**PRODUCTION_ENV, name: value})
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith(f"configuration error: {message}")
