@@ -28,6 +28,7 @@ $(RUN_ENV):
 
 run: $(STAMP) $(RUN_ENV)
 	ENV_FILE=$(RUN_ENV) $(PY) manage.py migrate --noinput
+	ENV_FILE=$(RUN_ENV) $(PY) manage.py collectstatic --noinput --verbosity 0
 	ENV_FILE=$(RUN_ENV) $(PY) manage.py setup_schedules
 	ENV_FILE=$(RUN_ENV) $(PY) manage.py bootstrap
 	ENV_FILE=$(RUN_ENV) $(PY) manage.py run_platform

@@ -70,14 +70,23 @@ class SubjectAdmin(admin.ModelAdmin):
         if "confirm_submit" in request.POST:
             form = ErasureForm(request.POST)
             if form.is_valid():
-                erasures = [services.subject_erase_by_subject(subject=s, requested_by=f"admin:{request.user.get_username()}") for s in queryset]
+                erasures = [
+                    services.subject_erase_by_subject(subject=s, requested_by=f"admin:{request.user.get_username()}") for s in queryset
+                ]
                 removed = sum(e.counts.get("interactions", 0) for e in erasures)
                 self.message_user(request, f"Erased {len(erasures)} subject(s) and {removed} interaction(s).", messages.SUCCESS)
                 return None
         else:
             form = ErasureForm()
-        context = {**self.admin_site.each_context(request), "title": "Erase subjects", "subjects": queryset, "form": form,
-                   "opts": self.model._meta, "action_name": "erase", "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME)}
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Erase subjects",
+            "subjects": queryset,
+            "form": form,
+            "opts": self.model._meta,
+            "action_name": "erase",
+            "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
+        }
         return TemplateResponse(request, "admin/interactions/subject/erase_confirmation.html", context)
 
 

@@ -68,7 +68,7 @@ class InteractionBatchApi(APIView):
     def post(self, request: Request) -> Response:
         data = request.data
         if not isinstance(data, dict) or data.keys() != {"items"}:
-            raise services.InteractionError("Send {\"items\": [...]}.", fields={"items": ["Required; no other fields."]})
+            raise services.InteractionError('Send {"items": [...]}.', fields={"items": ["Required; no other fields."]})
         result = services.interaction_record_batch(client=request.auth, items=data["items"])
         body: dict[str, Any] = {name: result.count(name) for name in (services.CREATED, services.REPLAYED, services.NOT_STORED)}
         body["results"] = result.results

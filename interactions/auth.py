@@ -92,9 +92,23 @@ class HasScope(permissions.BasePermission):
 
 
 class ClientRateThrottle(throttling.SimpleRateThrottle):
-    """API_THROTTLE_RATE per API client (shared across processes when REDIS_URL is set)."""
+    """API_THROTTLE_RATE per API client (shared across processes when REDIS_URL is set).
+
+    The rate is read per request, so an empty setting turns throttling off without a restart
+    of the view classes (DRF binds throttle classes at import).
+    """
 
     scope = "client"
+
+    def __init__(self) -> None:
+        self.rate = None
+
+    def allow_request(self, request: Request, view: Any) -> bool:
+        self.rate = settings.API_THROTTLE_RATE or None
+        if self.rate is None:
+            return True
+        self.num_requests, self.duration = self.parse_rate(self.rate)
+        return super().allow_request(request, view)
 
     def get_cache_key(self, request: Request, view: Any) -> str | None:
         if not isinstance(request.auth, ApiClient):

@@ -171,9 +171,7 @@ class Feedback(models.Model):
         ordering = ["created_at"]
         verbose_name_plural = "feedback"
         constraints = [
-            models.CheckConstraint(
-                condition=~Q(kind="score") | Q(score__gte=1, score__lte=5), name="feedback_score_between_1_and_5"
-            ),
+            models.CheckConstraint(condition=~Q(kind="score") | Q(score__gte=1, score__lte=5), name="feedback_score_between_1_and_5"),
             models.CheckConstraint(condition=~Q(kind="thumb") | Q(thumb__in=["up", "down"]), name="feedback_thumb_set"),
             models.CheckConstraint(condition=~Q(kind="correction") | ~Q(correction=""), name="feedback_correction_set"),
             models.CheckConstraint(condition=~Q(kind="choice") | Q(candidate__isnull=False), name="feedback_choice_set"),

@@ -60,9 +60,19 @@ def _interaction_record(interaction: Interaction) -> dict[str, Any]:
         "context_used": interaction.context_used,
         "metadata": interaction.metadata,
         "client_context": {"ip_address": context.ip_address, "user_agent": context.user_agent} if context else None,
-        "candidates": [{"rank": c.rank, "text": c.text, "confidence": c.confidence, "is_chosen": c.is_chosen} for c in interaction.candidates.all()],
+        "candidates": [
+            {"rank": c.rank, "text": c.text, "confidence": c.confidence, "is_chosen": c.is_chosen} for c in interaction.candidates.all()
+        ],
         "feedback": [
-            {"kind": f.kind, "source": f.source, "score": f.score, "thumb": f.thumb, "correction": f.correction, "reason": f.reason, "created_at": f.created_at}
+            {
+                "kind": f.kind,
+                "source": f.source,
+                "score": f.score,
+                "thumb": f.thumb,
+                "correction": f.correction,
+                "reason": f.reason,
+                "created_at": f.created_at,
+            }
             for f in interaction.feedback.all()
         ],
     }
@@ -79,7 +89,12 @@ def subject_export(*, client: ApiClient, user_id: str) -> Iterator[str]:
 
 def _export_chunks(subject: Subject) -> Iterator[str]:
     header = {
-        "subject": {"user_hash": subject.user_hash, "opted_out": subject.opted_out, "opted_out_at": subject.opted_out_at, "created_at": subject.created_at},
+        "subject": {
+            "user_hash": subject.user_hash,
+            "opted_out": subject.opted_out,
+            "opted_out_at": subject.opted_out_at,
+            "created_at": subject.created_at,
+        },
     }
     yield json.dumps(header, cls=DjangoJSONEncoder)[:-1] + ', "interactions": ['
     rows = (

@@ -14,6 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
@@ -145,7 +146,9 @@ def interaction_record(*, client: ApiClient, payload: Any, idempotency_key: str 
     clean = _validated(payload)
     body_key = clean.get("idempotency_key", "")
     if idempotency_key and body_key and body_key != idempotency_key:
-        raise InteractionError("The Idempotency-Key header and the idempotency_key field differ.", fields={"idempotency_key": ["Differs from the header."]})
+        raise InteractionError(
+            "The Idempotency-Key header and the idempotency_key field differ.", fields={"idempotency_key": ["Differs from the header."]}
+        )
     key = idempotency_key or body_key
     digest = payloads.request_hash(payload) if key else ""
     if key and (existing := Interaction.objects.filter(client=client, idempotency_key=key).first()):
@@ -259,7 +262,7 @@ def _subjects_for(client: ApiClient, user_ids: list[str]) -> dict[str, Subject]:
 def interaction_get(*, client: ApiClient, interaction_id: Any) -> Interaction:
     try:
         return Interaction.objects.get(client=client, pk=interaction_id)
-    except (Interaction.DoesNotExist, ValueError, TypeError):
+    except (Interaction.DoesNotExist, ValidationError, ValueError, TypeError):
         raise InteractionError("No such interaction.", code="not_found") from None
 
 

@@ -32,7 +32,8 @@ def fast_insert(model: type[models.Model], objs: Sequence[models.Model]) -> None
     attnames = [f.attname for f in fields]
     columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
     sql = f"COPY {connection.ops.quote_name(model._meta.db_table)} ({columns}) FROM STDIN"
-    with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+    # wrap_database_errors turns psycopg's errors into Django's (IntegrityError on a unique key).
+    with connection.wrap_database_errors, connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
         for obj in objs:
             row = [getattr(obj, name) for name in attnames]
             for i, is_json in enumerate(as_json):

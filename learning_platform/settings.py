@@ -8,8 +8,9 @@ variables already in the environment win over the file.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -100,6 +101,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_q",
+    "learning_platform",
     "interactions",
     "curation",
     "training",
@@ -220,8 +222,8 @@ REST_FRAMEWORK: dict[str, Any] = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "learning_platform.errors.api_exception_handler",
     "UNAUTHENTICATED_USER": None,
-    "DEFAULT_THROTTLE_CLASSES": ["interactions.auth.ClientRateThrottle"] if API_THROTTLE_RATE else [],
-    "DEFAULT_THROTTLE_RATES": {"client": API_THROTTLE_RATE or None},
+    "DEFAULT_THROTTLE_CLASSES": ["interactions.auth.ClientRateThrottle"],
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 
 SPECTACULAR_SETTINGS = {

@@ -6,6 +6,8 @@ DATABASE_URL picks the database (CI and `make test` under .ci/run use PostgreSQL
 from __future__ import annotations
 
 import os
+import tempfile
+from pathlib import Path
 
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz")
 os.environ.setdefault("SUBJECT_HASH_KEY", "test-only-subject-hash-key")
@@ -13,6 +15,10 @@ os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
 os.environ.setdefault("Q_SYNC", "true")
 os.environ.setdefault("API_KEY_CACHE_SECONDS", "0")
 
-from learning_platform.settings import *  # noqa: E402, F403
+from learning_platform.settings import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):  # noqa: F405
+    # A file, not shared-cache memory, so concurrent tests wait on locks instead of failing.
+    DATABASES["default"]["TEST"] = {"NAME": str(Path(tempfile.gettempdir()) / f"lp-test-{os.getpid()}.sqlite3")}  # noqa: F405
