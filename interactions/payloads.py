@@ -306,7 +306,7 @@ def validate_feedback(data: Any, limits: Limits) -> dict[str, Any]:
         check.fail("thumb", "Must be 'up' or 'down'.")
     elif kind in ("correction", "flag") and (not isinstance(value, str) or not value.strip()):
         check.fail(field, "May not be blank." if isinstance(value, str) else "Required: a non-empty string.")
-    elif kind == "correction" and utf8_len_over(value, limits.max_text_bytes):
+    elif kind == "correction" and isinstance(value, str) and utf8_len_over(value, limits.max_text_bytes):
         check.fail("correction", f"At most {limits.max_text_bytes} bytes.")
     elif kind == "choice" and (type(value) is not int or value < 0):
         check.fail("candidate_rank", "Required: the rank of the chosen candidate.")
