@@ -30,7 +30,7 @@ def _record_response(result: services.RecordResult) -> Response:
     if result.status == services.NOT_STORED:
         return Response({"status": services.NOT_STORED, "detail": NOT_STORED_DETAIL}, status=status.HTTP_202_ACCEPTED)
     code = status.HTTP_201_CREATED if result.status == services.CREATED else status.HTTP_200_OK
-    return Response(serializers.InteractionSerializer(result.interaction).data, status=code)
+    return Response(serializers.recorded_body(result.interaction, result.status), status=code)
 
 
 class InteractionListCreateApi(APIView):
@@ -39,7 +39,7 @@ class InteractionListCreateApi(APIView):
     @extend_schema(
         request=serializers.InteractionInputSerializer,
         parameters=[OpenApiParameter("Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER)],
-        responses={201: serializers.InteractionSerializer, 200: serializers.InteractionSerializer, 202: serializers.NotStoredSerializer},
+        responses={201: serializers.RecordedSerializer, 200: serializers.RecordedSerializer, 202: serializers.NotStoredSerializer},
         summary="Record one interaction (a replay with the same Idempotency-Key answers 200 with the original)",
     )
     def post(self, request: Request) -> Response:

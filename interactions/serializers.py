@@ -6,6 +6,8 @@ input serializers below only describe it in the OpenAPI schema. A test keeps bot
 
 from __future__ import annotations
 
+from typing import Any
+
 from rest_framework import serializers
 
 from . import payloads
@@ -94,6 +96,31 @@ class InteractionSerializer(serializers.ModelSerializer):
             "reasoning", "context_used", "target_tool", "language", "metadata", "idempotency_key",
             "candidates", "feedback", "created_at", "updated_at",
         ]  # fmt: skip
+
+
+class RecordedSerializer(serializers.Serializer):
+    """The answer to a POST: enough to send feedback later, without echoing the texts back.
+    Documents `recorded_body`, which builds it without a serializer (the ingest hot path)."""
+
+    id = serializers.UUIDField()
+    status = serializers.ChoiceField(choices=["created", "replayed"])
+    task = serializers.CharField()
+    subject = serializers.CharField(allow_null=True, help_text="Keyed hash of user_id.")
+    model_version = serializers.CharField()
+    idempotency_key = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+def recorded_body(interaction: Interaction, status: str) -> dict[str, Any]:
+    return {
+        "id": str(interaction.pk),
+        "status": status,
+        "task": interaction.task,
+        "subject": interaction.subject.user_hash if interaction.subject_id else None,
+        "model_version": interaction.model_version,
+        "idempotency_key": interaction.idempotency_key,
+        "created_at": interaction.created_at.isoformat().replace("+00:00", "Z"),
+    }
 
 
 class NotStoredSerializer(serializers.Serializer):

@@ -9,13 +9,14 @@ import hashlib
 import hmac
 import logging
 import uuid
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
 
@@ -102,17 +103,22 @@ def _validated(item: Any) -> dict[str, Any]:
         raise InteractionError("The interaction is invalid; nothing was stored.", fields=exc.errors) from None
 
 
-def _build(client: ApiClient, subject: Subject | None, clean: dict[str, Any], key: str, digest: str) -> Interaction:
-    values = {k: v for k, v in clean.items() if k not in ("user_id", "idempotency_key", "candidates", "client_context")}
-    return Interaction(id=uuid.uuid4(), client=client, subject=subject, idempotency_key=key, request_hash=digest, **values)
+_NOT_COLUMNS = ("user_id", "idempotency_key", "candidates", "client_context")
 
 
-def _children(interaction: Interaction, clean: dict[str, Any]) -> tuple[list[ClientContext], list[Candidate]]:
+def _row(client: ApiClient, subject: Subject | None, clean: dict[str, Any], key: str, digest: str) -> dict[str, Any]:
+    """An interaction row as {attname: value}, ready for `fast_insert` or `Interaction(**row)`."""
+    row = {k: v for k, v in clean.items() if k not in _NOT_COLUMNS}
+    row.update(id=uuid.uuid4(), client_id=client.pk, subject_id=subject.pk if subject else None, idempotency_key=key, request_hash=digest)
+    return row
+
+
+def _children(interaction_id: uuid.UUID, clean: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     contexts = []
     context = clean.get("client_context")
     if context and (context["ip_address"] or context["user_agent"]):
-        contexts.append(ClientContext(interaction=interaction, **context))
-    candidates = [Candidate(interaction=interaction, **c) for c in clean.get("candidates", ())]
+        contexts.append({"interaction_id": interaction_id, **context})
+    candidates = [{"interaction_id": interaction_id, **c} for c in clean.get("candidates", ())]
     return contexts, candidates
 
 
@@ -151,26 +157,44 @@ def interaction_record(*, client: ApiClient, payload: Any, idempotency_key: str 
         )
     key = idempotency_key or body_key
     digest = payloads.request_hash(payload) if key else ""
-    if key and (existing := Interaction.objects.filter(client=client, idempotency_key=key).first()):
-        return _replay(existing, digest, key)
+    # No look-up before the insert: the unique key decides, so the common case costs one query less.
     try:
         return _record_new(client, clean, key, digest)
     except IntegrityError:
         existing = Interaction.objects.filter(client=client, idempotency_key=key).first() if key else None
         if existing is None:
             raise
-        return _replay(existing, digest, key)  # a concurrent request with the same key won
+        return _replay(existing, digest, key)  # a replay, or a concurrent request with the same key won
 
 
-@transaction.atomic
 def _record_new(client: ApiClient, clean: dict[str, Any], key: str, digest: str) -> RecordResult:
-    subject = subject_get_or_create(client=client, user_id=clean["user_id"]) if clean.get("user_id") else None
+    user_hash = subject_hash(client=client, user_id=clean["user_id"]) if clean.get("user_id") else None
+    subject = Subject.objects.filter(client=client, user_hash=user_hash).first() if user_hash else None
     if subject is not None and subject.opted_out:
         _suppress([subject.pk])
         return RecordResult(NOT_STORED)
-    interaction = _build(client, subject, clean, key, digest)
+    interaction = Interaction(**_row(client, subject, clean, key, digest))
+    interaction.client, interaction.subject = client, subject
+    contexts, candidates = _children(interaction.pk, clean)
+    if (subject is None and user_hash) or contexts or candidates:
+        return _record_new_with_rows(interaction, contexts, candidates, user_hash)
+    # The common case, a known (or no) subject and no child rows, is one INSERT, atomic by itself;
+    # inside a caller's transaction it needs a savepoint so a duplicate key leaves that usable.
+    with transaction.atomic() if connection.in_atomic_block else nullcontext():
+        interaction.save(force_insert=True)
+    return RecordResult(CREATED, interaction)
+
+
+@transaction.atomic
+def _record_new_with_rows(
+    interaction: Interaction, contexts: list[dict[str, Any]], candidates: list[dict[str, Any]], user_hash: str | None
+) -> RecordResult:
+    if user_hash and interaction.subject is None:
+        interaction.subject, _ = Subject.objects.get_or_create(client=interaction.client, user_hash=user_hash)
+        if interaction.subject.opted_out:  # opted out by a concurrent request since the look-up
+            _suppress([interaction.subject.pk])
+            return RecordResult(NOT_STORED)
     interaction.save(force_insert=True)
-    contexts, candidates = _children(interaction, clean)
     fast_insert(ClientContext, contexts)
     fast_insert(Candidate, candidates)
     return RecordResult(CREATED, interaction)
@@ -230,12 +254,12 @@ def _record_batch(client: ApiClient, cleaned: list[tuple[dict[str, Any], str]]) 
             suppressed.append(subject.pk)
             result.results.append({"index": index, "status": NOT_STORED, "id": None})
             continue
-        interaction = _build(client, subject, clean, key, digest)
-        new.append(interaction)
-        item_contexts, item_candidates = _children(interaction, clean)
+        row = _row(client, subject, clean, key, digest)
+        new.append(row)
+        item_contexts, item_candidates = _children(row["id"], clean)
         contexts += item_contexts
         candidates += item_candidates
-        result.results.append({"index": index, "status": CREATED, "id": str(interaction.pk)})
+        result.results.append({"index": index, "status": CREATED, "id": str(row["id"])})
     fast_insert(Interaction, new)
     fast_insert(ClientContext, contexts)
     fast_insert(Candidate, candidates)

@@ -38,3 +38,12 @@ def test_input_text_prefers_the_last_user_turn():
 def test_the_documented_input_matches_the_validator():
     assert set(serializers.InteractionInputSerializer().fields) == payloads.INTERACTION_FIELDS
     assert set(serializers.FeedbackInputSerializer().fields) == payloads.FEEDBACK_FIELDS
+
+
+def test_the_documented_post_answer_matches_what_is_sent():
+    from types import SimpleNamespace
+
+    import datetime as dt
+
+    fake = SimpleNamespace(pk="x", task="t", subject_id=None, model_version="", idempotency_key="", created_at=dt.datetime.now(dt.UTC))
+    assert set(serializers.recorded_body(fake, "created")) == set(serializers.RecordedSerializer().fields)
