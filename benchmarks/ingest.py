@@ -2,7 +2,8 @@
 """Ingestion benchmark: the platform against baselines measured in the same run.
 
   single: POST /api/v1/interactions (DRF, API key, validation, subject, idempotency key)
-          vs. /bench/bare, a plain Django view doing the same insert; req/s, p50, p99.
+          vs. /bench/bare, a plain Django view doing the same database work (subject look-up,
+          insert), and /bench/insert-only (the interaction insert alone); req/s, p50, p99.
   batch:  POST /api/v1/interactions/batch of 1,000 rows vs. raw psycopg COPY of the same rows.
 
 Needs PostgreSQL: DATABASE_URL (default postgres://postgres@127.0.0.1:5432/lp_bench; the
@@ -139,7 +140,11 @@ def copy_rows(url: str, client_id: int, rows: list[dict]) -> float:
     with psycopg.connect(url) as conn:
         start = time.perf_counter()
         for offset in range(0, len(rows), 1000):
-            with conn.transaction(), conn.cursor() as cur, cur.copy(f"COPY interactions_interaction ({', '.join(columns)}) FROM STDIN") as copy:
+            with (
+                conn.transaction(),
+                conn.cursor() as cur,
+                cur.copy(f"COPY interactions_interaction ({', '.join(columns)}) FROM STDIN") as copy,
+            ):
                 for r in rows[offset : offset + 1000]:
                     copy.write_row([uuid.uuid4(), client_id, r["task"], json.dumps(r["messages"]), r["input_text"], r["output_text"],
                                     r["model_version"], r["tokens_input"], r["tokens_output"], r["tokens_total"], r["latency_ms"],
@@ -163,24 +168,35 @@ def main() -> None:
     server = start_server(url, port, args.workers)
     try:
         auth = {"Authorization": f"Bearer {key}"}
-        results: dict[str, list[dict[str, float]]] = {"platform": [], "bare": []}
+        results: dict[str, list[dict[str, float]]] = {"platform": [], "bare": [], "insert-only": []}
         # warm every worker up (imports, connections) so the first requests don't count
         load(port, "/api/v1/interactions", [json.dumps(item(i, "warm")).encode() for i in range(40)], auth, args.concurrency)
-        load(port, "/bench/bare", [json.dumps(item(i, "warmb")).encode() for i in range(40)], {"X-Client-Id": str(client_id)}, args.concurrency)
+        load(
+            port,
+            "/bench/bare",
+            [json.dumps(item(i, "warmb")).encode() for i in range(40)],
+            {"X-Client-Id": str(client_id)},
+            args.concurrency,
+        )
         for r in range(rounds):  # interleaved, so drift in the machine's load hits both alike
             run = f"s{r}"
             platform_bodies = [json.dumps(item(i, run)).encode() for i in range(singles)]
-            bare_bodies = [json.dumps({k: v for k, v in item(i, "bare" + run).items()}).encode() for i in range(singles)]
+            bare_bodies = [json.dumps(item(i, "bare" + run)).encode() for i in range(singles)]
             results["platform"].append(load(port, "/api/v1/interactions", platform_bodies, auth, args.concurrency))
             results["bare"].append(load(port, "/bench/bare", bare_bodies, {"X-Client-Id": str(client_id)}, args.concurrency))
+            only_bodies = [json.dumps(item(i, "only" + run)).encode() for i in range(singles)]
+            results["insert-only"].append(load(port, "/bench/insert-only", only_bodies, {"X-Client-Id": str(client_id)}, args.concurrency))
 
         def median(name: str, metric: str) -> float:
             return statistics.median(x[metric] for x in results[name])
 
         print(f"single POST, {singles} requests x {rounds} rounds, concurrency {args.concurrency}, {args.workers} gunicorn workers")
-        for name in ("platform", "bare"):
-            print(f"  {name:9s} {median(name, 'rps'):8.0f} req/s   p50 {median(name, 'p50_ms'):6.1f} ms   p99 {median(name, 'p99_ms'):6.1f} ms")
-        print(f"  ratio platform/bare: {median('platform', 'rps') / median('bare', 'rps'):.2f}x (goal >= 0.9x, p99 < 50 ms)")
+        for name in ("platform", "bare", "insert-only"):
+            print(
+                f"  {name:11s} {median(name, 'rps'):8.0f} req/s   p50 {median(name, 'p50_ms'):6.1f} ms   p99 {median(name, 'p99_ms'):6.1f} ms"
+            )
+        print(f"  ratio platform/bare (same writes): {median('platform', 'rps') / median('bare', 'rps'):.2f}x (goal >= 0.9x, p99 < 50 ms)")
+        print(f"  ratio platform/insert-only:        {median('platform', 'rps') / median('insert-only', 'rps'):.2f}x")
 
         batch_rows = [[item(i, f"b{b}") for i in range(1000)] for b in range(batches)]
         start = time.perf_counter()

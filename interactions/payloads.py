@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
-import json
 import re
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 ROLES = frozenset({"system", "user", "assistant", "tool"})
 OUTCOMES = frozenset({"success", "failure", "uncertain"})
@@ -74,13 +75,13 @@ def utf8_len_over(text: str, limit: int) -> bool:
 
 
 def json_size(value: Any) -> int:
-    return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+    """Bytes of the value as compact UTF-8 JSON."""
+    return len(orjson.dumps(value))
 
 
 def request_hash(item: dict[str, Any]) -> str:
     """A stable digest of a payload, to tell a replay from a different body under one key."""
-    canonical = json.dumps(item, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    return hashlib.sha256(orjson.dumps(item, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
 class _Checker:

@@ -37,7 +37,7 @@ class InteractionFilter(django_filters.FilterSet):
 
 def interaction_list(*, client: ApiClient, params: dict[str, Any], request: Any = None) -> QuerySet[Interaction]:
     """A client's interactions, newest first, filtered by query parameters (400 on bad ones)."""
-    queryset = Interaction.objects.filter(client=client).prefetch_related("feedback", "candidates")
+    queryset = Interaction.objects.filter(client=client).select_related("subject").prefetch_related("feedback__candidate", "candidates")
     filterset = InteractionFilter(params, queryset=queryset, request=request)
     if not filterset.is_valid():
         raise InteractionError("Invalid filter.", fields=dict(filterset.errors))

@@ -12,7 +12,7 @@ import uuid
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -106,10 +106,10 @@ def _validated(item: Any) -> dict[str, Any]:
 _NOT_COLUMNS = ("user_id", "idempotency_key", "candidates", "client_context")
 
 
-def _row(client: ApiClient, subject: Subject | None, clean: dict[str, Any], key: str, digest: str) -> dict[str, Any]:
+def _row(client_id: int, subject_id: int | None, clean: dict[str, Any], key: str, digest: str) -> dict[str, Any]:
     """An interaction row as {attname: value}, ready for `fast_insert` or `Interaction(**row)`."""
     row = {k: v for k, v in clean.items() if k not in _NOT_COLUMNS}
-    row.update(id=uuid.uuid4(), client_id=client.pk, subject_id=subject.pk if subject else None, idempotency_key=key, request_hash=digest)
+    row.update(id=uuid.uuid4(), client_id=client_id, subject_id=subject_id, idempotency_key=key, request_hash=digest)
     return row
 
 
@@ -169,11 +169,11 @@ def interaction_record(*, client: ApiClient, payload: Any, idempotency_key: str 
 
 def _record_new(client: ApiClient, clean: dict[str, Any], key: str, digest: str) -> RecordResult:
     user_hash = subject_hash(client=client, user_id=clean["user_id"]) if clean.get("user_id") else None
-    subject = Subject.objects.filter(client=client, user_hash=user_hash).first() if user_hash else None
+    subject = _subject_if_known(client, user_hash) if user_hash else None
     if subject is not None and subject.opted_out:
         _suppress([subject.pk])
         return RecordResult(NOT_STORED)
-    interaction = Interaction(**_row(client, subject, clean, key, digest))
+    interaction = Interaction(**_row(client.pk, subject.pk if subject else None, clean, key, digest))
     interaction.client, interaction.subject = client, subject
     contexts, candidates = _children(interaction.pk, clean)
     if (subject is None and user_hash) or contexts or candidates:
@@ -183,6 +183,12 @@ def _record_new(client: ApiClient, clean: dict[str, Any], key: str, digest: str)
     with transaction.atomic() if connection.in_atomic_block else nullcontext():
         interaction.save(force_insert=True)
     return RecordResult(CREATED, interaction)
+
+
+def _subject_if_known(client: ApiClient, user_hash: str) -> Subject | None:
+    # values_list skips model loading and ordering: this look-up is on every ingest request.
+    found = list(Subject.objects.filter(client=client, user_hash=user_hash).values_list("pk", "opted_out")[:1])
+    return Subject(pk=found[0][0], client=client, user_hash=user_hash, opted_out=found[0][1]) if found else None
 
 
 @transaction.atomic
@@ -225,17 +231,22 @@ def interaction_record_batch(*, client: ApiClient, items: Any) -> BatchResult:
     if errors:
         raise InteractionError(f"{len(errors)} of {len(items)} items are invalid; nothing was stored.", fields=errors)
     try:
-        return _record_batch(client, cleaned)
+        # Optimistic first: no look-up of the keys; the unique constraint catches a replay.
+        return _record_batch(client, cleaned, look_up_keys=False)
     except IntegrityError:
-        # A concurrent request inserted one of our keys (or subjects) first: the retry sees it.
-        logger.info("batch for client %s raced on a unique key; retrying once", client.pk)
-        return _record_batch(client, cleaned)
+        # Some key is known (a replay), or a concurrent request stored it first: look them up.
+        return _record_batch(client, cleaned, look_up_keys=True)
 
 
 @transaction.atomic
-def _record_batch(client: ApiClient, cleaned: list[tuple[dict[str, Any], str]]) -> BatchResult:
+def _record_batch(client: ApiClient, cleaned: list[tuple[dict[str, Any], str]], *, look_up_keys: bool) -> BatchResult:
     keys = [clean["idempotency_key"] for clean, _ in cleaned if clean.get("idempotency_key")]
-    existing = {i.idempotency_key: i for i in Interaction.objects.filter(client=client, idempotency_key__in=keys)} if keys else {}
+    existing = {}
+    if keys and look_up_keys:
+        existing = {
+            i.idempotency_key: i
+            for i in Interaction.objects.filter(client=client, idempotency_key__in=keys).only("pk", "idempotency_key", "request_hash")
+        }
     subjects = _subjects_for(client, [clean["user_id"] for clean, _ in cleaned if clean.get("user_id")])
     result, new, contexts, candidates, suppressed = BatchResult(), [], [], [], []
     for index, (clean, digest) in enumerate(cleaned):
@@ -249,12 +260,12 @@ def _record_batch(client: ApiClient, cleaned: list[tuple[dict[str, Any], str]]) 
                 )
             result.results.append({"index": index, "status": REPLAYED, "id": str(existing[key].pk)})
             continue
-        subject = subjects.get(clean["user_id"]) if clean.get("user_id") else None
+        subject = subjects[clean["user_id"]] if clean.get("user_id") else None
         if subject is not None and subject.opted_out:
             suppressed.append(subject.pk)
             result.results.append({"index": index, "status": NOT_STORED, "id": None})
             continue
-        row = _row(client, subject, clean, key, digest)
+        row = _row(client.pk, subject.pk if subject else None, clean, key, digest)
         new.append(row)
         item_contexts, item_candidates = _children(row["id"], clean)
         contexts += item_contexts
@@ -267,16 +278,26 @@ def _record_batch(client: ApiClient, cleaned: list[tuple[dict[str, Any], str]]) 
     return result
 
 
-def _subjects_for(client: ApiClient, user_ids: list[str]) -> dict[str, Subject]:
-    """Fetch or create the subjects of many user ids in a few queries."""
+class SubjectRef(NamedTuple):
+    pk: int
+    opted_out: bool
+
+
+def _subjects_for(client: ApiClient, user_ids: list[str]) -> dict[str, SubjectRef]:
+    """Fetch or create the subjects of many user ids in a few queries (tuples, not models: fast)."""
     if not user_ids:
         return {}
     hashes = {user_id: subject_hash(client=client, user_id=user_id) for user_id in set(user_ids)}
-    found = {s.user_hash: s for s in Subject.objects.filter(client=client, user_hash__in=hashes.values())}
+
+    def fetch() -> dict[str, SubjectRef]:
+        rows = Subject.objects.filter(client=client, user_hash__in=hashes.values()).values_list("user_hash", "pk", "opted_out")
+        return {user_hash: SubjectRef(pk, opted_out) for user_hash, pk, opted_out in rows}
+
+    found = fetch()
     missing = [Subject(client=client, user_hash=h) for h in set(hashes.values()) - found.keys()]
     if missing:
         Subject.objects.bulk_create(missing, ignore_conflicts=True)
-        found = {s.user_hash: s for s in Subject.objects.filter(client=client, user_hash__in=hashes.values())}
+        found = fetch()
     return {user_id: found[h] for user_id, h in hashes.items()}
 
 

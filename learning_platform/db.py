@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import orjson
 from django.db import connection, models
 from django.utils import timezone
 
@@ -39,5 +39,5 @@ def fast_insert(model: type[models.Model], rows: Sequence[Mapping[str, Any]]) ->
             values = []
             for name, fill, is_json in plan:
                 value = row[name] if name in row else fill()
-                values.append(json.dumps(value, ensure_ascii=False) if is_json and value is not None else value)
+                values.append(orjson.dumps(value).decode() if is_json and value is not None else value)
             copy.write_row(values)

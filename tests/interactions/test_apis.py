@@ -195,3 +195,11 @@ def test_throttling_applies_per_client(make_api):
     one, two = make_api(), make_api()
     assert [one.get(URL).status_code for _ in range(3)] == [200, 200, 429]
     assert two.get(URL).status_code == 200
+
+
+def test_listing_costs_a_fixed_number_of_queries(api, django_assert_max_num_queries):
+    for index in range(20):
+        created = api.post(URL, payload(user_id=f"u{index}", candidates=[{"text": "a"}, {"text": "b"}])).json()
+        api.post(f"{URL}/{created['id']}/feedback", {"kind": "choice", "candidate_rank": 1})
+    with django_assert_max_num_queries(6):
+        assert len(api.get(URL).json()["results"]) == 20

@@ -41,9 +41,8 @@ def test_the_documented_input_matches_the_validator():
 
 
 def test_the_documented_post_answer_matches_what_is_sent():
-    from types import SimpleNamespace
-
     import datetime as dt
+    from types import SimpleNamespace
 
     fake = SimpleNamespace(pk="x", task="t", subject_id=None, model_version="", idempotency_key="", created_at=dt.datetime.now(dt.UTC))
     assert set(serializers.recorded_body(fake, "created")) == set(serializers.RecordedSerializer().fields)
