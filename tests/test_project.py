@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -51,3 +52,11 @@ def test_a_malformed_setting_stops_start_up_with_one_clear_line(name, value, mes
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1
     assert lines[0].startswith(f"configuration error: {message}")
+
+
+def test_every_setting_read_from_the_environment_is_documented_in_the_readme():
+    settings_source = (ROOT / "learning_platform" / "settings.py").read_text()
+    names = set(re.findall(r'_read\("([A-Z_]+)"', settings_source)) | set(re.findall(r'env\.str\("([A-Z_]+)"', settings_source))
+    readme = (ROOT / "README.md").read_text()
+    assert len(names) > 20
+    assert sorted(name for name in names if f"`{name}`" not in readme) == []
