@@ -93,8 +93,10 @@ class SubjectAdmin(admin.ModelAdmin):
 class FeedbackInline(admin.TabularInline):
     model = Feedback
     extra = 0
-    raw_id_fields = ["candidate"]
-    readonly_fields = ["created_at"]
+    fields = readonly_fields = ["kind", "source", "score", "thumb", "correction", "candidate", "reason", "created_at"]
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # feedback arrives through the API (one validated path)
 
 
 class CandidateInline(admin.TabularInline):
