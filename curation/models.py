@@ -1,3 +1,232 @@
+"""Training data: examples built from interactions, frozen datasets, curation runs, gaps."""
+
 from __future__ import annotations
 
-# Models arrive with the issue that builds this app (see ../shared/ARCHITECTURE.md).
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+
+from interactions.models import Interaction
+
+TIERS = ("gold", "silver", "bronze", "reject")
+
+
+class FrozenDatasetError(Exception):
+    """A frozen dataset, or one of its items, was about to change."""
+
+
+class CurationConfig(models.Model):
+    """Per-task knobs of curation; a task without a row uses the defaults shown here."""
+
+    task = models.SlugField(max_length=64, unique=True)
+    min_score = models.PositiveSmallIntegerField(default=4, help_text="Lowest user score (1-5) that makes an SFT example.")
+    gold_threshold = models.FloatField(default=0.90)
+    silver_threshold = models.FloatField(default=0.75)
+    bronze_threshold = models.FloatField(default=0.60)
+    weights = models.JSONField(default=dict, blank=True, help_text="Overrides of the scoring weights, e.g. {\"confidence\": 0.2}.")
+    near_duplicate_threshold = models.FloatField(default=0.85, help_text="Jaccard similarity from which two examples are near duplicates.")
+    requires_reasoning = models.BooleanField(default=False, help_text="Score the presence of reasoning.")
+    gap_confidence_threshold = models.FloatField(default=0.4, help_text="Interactions below this confidence feed knowledge gaps.")
+
+    def __str__(self) -> str:
+        return f"curation config of {self.task}"
+
+    def tiers(self) -> dict[str, float]:
+        return {"gold": self.gold_threshold, "silver": self.silver_threshold, "bronze": self.bronze_threshold}
+
+
+class TrainingExample(models.Model):
+    class Kind(models.TextChoices):
+        SFT = "sft"
+        PREFERENCE = "preference"
+        BINARY = "binary"
+
+    class Review(models.TextChoices):
+        PENDING = "pending"
+        APPROVED = "approved"
+        REJECTED = "rejected"
+
+    key = models.CharField(max_length=120, unique=True, help_text="interaction:kind:origin; a re-run updates the same row.")
+    task = models.SlugField(max_length=64)
+    category = models.CharField(max_length=64, blank=True)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    origin = models.CharField(max_length=32, help_text="The signal that made it: output, correction, choice, rating.")
+    source_interaction = models.ForeignKey(Interaction, on_delete=models.CASCADE, related_name="training_examples")
+    prompt = models.JSONField(help_text="Scrubbed chat messages.")
+    target = models.TextField(help_text="Scrubbed: the answer to learn (the chosen one for pairs, the completion for binary).")
+    rejected = models.TextField(blank=True, help_text="Scrubbed: the rejected answer of a preference pair.")
+    label = models.BooleanField(null=True, blank=True, help_text="Binary examples: desirable or not.")
+    signals = models.JSONField(default=dict, help_text="The score's breakdown.")
+    quality_score = models.FloatField()
+    tier = models.CharField(max_length=8, choices=[(t, t) for t in TIERS])
+    content_hash = models.CharField(max_length=64, db_index=True)
+    duplicate_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="duplicates")
+    pii_found = models.JSONField(default=dict, blank=True, help_text="Placeholders put in, per kind.")
+    token_count = models.PositiveIntegerField(default=0, help_text="Estimated: characters / 4.")
+    review_status = models.CharField(max_length=10, choices=Review.choices, default=Review.PENDING)
+    reviewed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["task", "kind", "tier"], name="example_task_kind_tier"),
+            models.Index(fields=["review_status"], name="example_review"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} example {self.pk} ({self.tier})"
+
+
+class FrozenGuardQuerySet(models.QuerySet["DatasetItem"]):
+    def update(self, **kwargs: Any) -> int:
+        if self.filter(dataset__status=Dataset.Status.FROZEN).exists():
+            raise FrozenDatasetError("Items of a frozen dataset cannot change.")
+        return super().update(**kwargs)
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        if self.filter(dataset__status=Dataset.Status.FROZEN).exists():
+            raise FrozenDatasetError("Items of a frozen dataset cannot be deleted (erasure uses erase_items).")
+        return super().delete()
+
+    def erase_items(self) -> int:
+        """Delete items for a GDPR erasure: the one change a frozen dataset accepts (it is tainted)."""
+        return self._raw_delete(self.db)
+
+
+class Dataset(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft"
+        FROZEN = "frozen"
+
+    task = models.SlugField(max_length=64)
+    name = models.CharField(max_length=100)
+    version = models.PositiveIntegerField()
+    kind = models.CharField(max_length=16, choices=TrainingExample.Kind.choices)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.DRAFT)
+    filters = models.JSONField(default=dict, help_text="What was selected: min tier, categories, max size, balance, seed, eval ratio.")
+    manifest_hash = models.CharField(max_length=64, blank=True, help_text="SHA-256 over the items' content and splits.")
+    stats = models.JSONField(default=dict, blank=True)
+    tainted = models.BooleanField(default=False)
+    tainted_reason = models.TextField(blank=True)
+    created_by = models.CharField(max_length=150, blank=True)
+    frozen_by = models.CharField(max_length=150, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    frozen_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["task", "-version"]
+        constraints = [models.UniqueConstraint(fields=["task", "name", "version"], name="dataset_version_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.task}/{self.name} v{self.version}" + (" (tainted)" if self.tainted else "")
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.pk and not self._state.adding:
+            stored = Dataset.objects.filter(pk=self.pk).values("status").first()
+            if stored and stored["status"] == Dataset.Status.FROZEN and set(kwargs.get("update_fields") or ["*"]) - {"tainted", "tainted_reason"}:
+                raise FrozenDatasetError(f"Dataset {self} is frozen; only its tainted flag can change.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        if self.status == Dataset.Status.FROZEN:
+            raise FrozenDatasetError(f"Dataset {self} is frozen and cannot be deleted.")
+        return super().delete(*args, **kwargs)
+
+
+class DatasetItem(models.Model):
+    """A snapshot of one example as it was when the dataset froze: later edits of the example
+    (a re-score, a review) never reach a frozen dataset."""
+
+    class Split(models.TextChoices):
+        TRAIN = "train"
+        EVAL = "eval"
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="items")
+    example = models.ForeignKey(TrainingExample, null=True, on_delete=models.SET_NULL, related_name="dataset_items")
+    source_interaction_id = models.UUIDField(db_index=True)
+    split = models.CharField(max_length=5, choices=Split.choices)
+    position = models.PositiveIntegerField()
+    kind = models.CharField(max_length=16, choices=TrainingExample.Kind.choices)
+    category = models.CharField(max_length=64, blank=True)
+    prompt = models.JSONField()
+    target = models.TextField()
+    rejected = models.TextField(blank=True)
+    label = models.BooleanField(null=True)
+    quality_score = models.FloatField()
+    tier = models.CharField(max_length=8)
+    content_hash = models.CharField(max_length=64)
+    token_count = models.PositiveIntegerField(default=0)
+
+    objects = FrozenGuardQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["dataset", "split", "position"]
+        constraints = [models.UniqueConstraint(fields=["dataset", "split", "position"], name="dataset_item_position_unique")]
+
+    def __str__(self) -> str:
+        return f"item {self.position} of {self.dataset_id} ({self.split})"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if Dataset.objects.filter(pk=self.dataset_id, status=Dataset.Status.FROZEN).exists():
+            raise FrozenDatasetError("Items of a frozen dataset cannot change.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        if Dataset.objects.filter(pk=self.dataset_id, status=Dataset.Status.FROZEN).exists():
+            raise FrozenDatasetError("Items of a frozen dataset cannot be deleted.")
+        return super().delete(*args, **kwargs)
+
+
+class CurationRun(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+        CANCELLED = "cancelled"
+
+    task = models.SlugField(max_length=64, blank=True, help_text="Empty: every task.")
+    since = models.DateTimeField(null=True, blank=True, help_text="Reconsider everything changed after this; empty: since the last run.")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    counts = models.JSONField(default=dict, blank=True, help_text="Rows in and out of each stage.")
+    watermark = models.DateTimeField(null=True, blank=True, help_text="Everything up to here was considered.")
+    progress = models.FloatField(default=0.0, help_text="Percent done.")
+    log = models.TextField(blank=True)
+    error = models.TextField(blank=True)
+    requested_by = models.CharField(max_length=150, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"curation run {self.pk} ({self.status})"
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.started_at and self.finished_at:
+            return (self.finished_at - self.started_at).total_seconds()
+        return None
+
+
+class KnowledgeGap(models.Model):
+    """A cluster of questions the model answered with low confidence (rebuilt by each run)."""
+
+    task = models.SlugField(max_length=64)
+    representative = models.TextField()
+    size = models.PositiveIntegerField()
+    examples = models.JSONField(default=list, help_text="A few scrubbed queries of the cluster.")
+    interaction_ids = models.JSONField(default=list)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-size"]
+
+    def __str__(self) -> str:
+        return f"{self.task}: {self.representative[:60]} ({self.size})"

@@ -21,4 +21,10 @@ SCHEDULES = [
         schedule_type="D",
         description="Delete IP addresses and user agents older than CLIENT_CONTEXT_RETENTION_DAYS.",
     ),
+    ScheduleSpec(
+        name="daily-curation",
+        func="curation.tasks.run_daily_curation",
+        schedule_type="D",
+        description="Curate what changed since the last run: examples, deduplication, knowledge gaps.",
+    ),
 ]

@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from tqdm import tqdm
+
+from curation import exporters, selectors
+from curation.services import CurationError
+
+
+class Command(BaseCommand):
+    help = "Write a frozen dataset's split as JSON Lines in a format other tools read."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("dataset", help="The dataset id")
+        parser.add_argument("--format", default="", choices=["", *exporters.FORMATS], help="Default: messages, dpo or kto by kind")
+        parser.add_argument("--split", default="train", choices=list(selectors.SPLITS))
+        parser.add_argument("--out", required=True, help="The file to write ('-' for standard output)")
+
+    def handle(self, *args: Any, dataset: str, format: str, split: str, out: str, **options: Any) -> None:  # noqa: A002
+        try:
+            found = selectors.dataset_get(dataset_id=dataset)
+            fmt, lines = selectors.dataset_export(dataset=found, fmt=format, split=split)
+        except CurationError as exc:
+            raise CommandError(exc.one_line()) from None
+        total = found.stats.get("count", 0) if split == "all" else found.stats.get("splits", {}).get(split, 0)
+        if out == "-":
+            for line in lines:
+                self.stdout.write(line.decode(), ending="")
+            return
+        path = Path(out)
+        with path.open("wb") as handle:
+            for line in tqdm(lines, total=total, unit="rows", file=self.stderr, disable=options["verbosity"] == 0):
+                handle.write(line)
+        self.stderr.write(f"wrote {total} {fmt} rows of {found} ({split}) to {path}")

@@ -1,0 +1,14 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from . import apis
+
+urlpatterns = [
+    path("curation/runs", apis.RunCreateApi.as_view(), name="curation-runs"),
+    path("curation/runs/<int:run_id>", apis.RunDetailApi.as_view(), name="curation-run"),
+    path("curation/gaps", apis.GapListApi.as_view(), name="curation-gaps"),
+    path("datasets", apis.DatasetListApi.as_view(), name="datasets"),
+    path("datasets/<int:dataset_id>", apis.DatasetDetailApi.as_view(), name="dataset"),
+    path("datasets/<int:dataset_id>/export", apis.DatasetExportApi.as_view(), name="dataset-export"),
+]

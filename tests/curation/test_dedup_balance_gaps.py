@@ -1,0 +1,101 @@
+"""Pure stages: deduplication (with a labelled near-duplicate set), balancing, gaps."""
+
+from __future__ import annotations
+
+import random
+from itertools import combinations
+
+from curation import balance, dedup, gaps
+
+WORDS = (
+    "account password reset billing invoice refund order delivery shipping address payment card subscription plan upgrade "
+    "cancel login email verify support ticket error message screen button settings profile notification mobile desktop "
+    "browser cache cookie download upload file folder share permission team admin report export import schedule calendar"
+).split()
+
+
+def _sentence(rng: random.Random, length: int) -> str:
+    return " ".join(rng.choice(WORDS) for _ in range(length))
+
+
+def _variant(rng: random.Random, text: str) -> str:
+    """A near duplicate: one word swapped, case and punctuation changed."""
+    words = text.split()
+    words[rng.randrange(len(words))] = rng.choice(WORDS)
+    variant = " ".join(words)
+    return rng.choice([variant.capitalize() + ".", variant + "!", "  " + variant.upper() + " ", variant])
+
+
+def _labelled_set(seed: int = 7) -> tuple[list[dedup.Item], set[frozenset[int]]]:
+    rng = random.Random(seed)
+    items, truth, key = [], set(), 0
+    for _ in range(150):
+        base = _sentence(rng, rng.randint(25, 40))
+        members = [base] + [_variant(rng, base) for _ in range(rng.randint(0, 3))]
+        keys = []
+        for text in members:
+            items.append(dedup.Item(key, text, rng.random()))
+            keys.append(key)
+            key += 1
+        truth |= {frozenset(pair) for pair in combinations(keys, 2)}
+    for _ in range(60):  # hard negatives: half the words shared with an existing item
+        words = items[rng.randrange(len(items))].text.split()
+        half = len(words) // 2
+        items.append(dedup.Item(key, " ".join(words[:half] + _sentence(rng, len(words) - half).split()), rng.random()))
+        key += 1
+    return items, truth
+
+
+def _predicted_pairs(mapping: dict, items: list[dedup.Item]) -> set[frozenset[int]]:
+    clusters: dict = {}
+    for item in items:
+        clusters.setdefault(mapping.get(item.key, item.key), []).append(item.key)
+    return {frozenset(pair) for members in clusters.values() for pair in combinations(members, 2)}
+
+
+def test_near_duplicates_reach_f1_095_on_a_labelled_set():
+    items, truth = _labelled_set()
+    predicted = _predicted_pairs(dedup.near_duplicates(items, threshold=0.85), items)
+    true_positive = len(predicted & truth)
+    precision = true_positive / len(predicted)
+    recall = true_positive / len(truth)
+    f1 = 2 * precision * recall / (precision + recall)
+    assert len(items) > 400
+    assert f1 >= 0.95, (precision, recall)
+
+
+def test_the_highest_quality_member_of_a_cluster_stays():
+    items = [dedup.Item("a", "reset my password please now", 0.5), dedup.Item("b", "Reset my password, please now!", 0.9)]
+    assert dedup.near_duplicates(items, threshold=0.85) == {"a": "b"}
+
+
+def test_exact_duplicates_are_found_by_normalized_hash():
+    one = dedup.content_hash("sft", "Hello  World!", "Hi.")
+    assert one == dedup.content_hash("sft", "hello world", "hi")
+    assert one != dedup.content_hash("binary", "hello world", "hi")
+    assert dedup.exact_duplicates([(1, one, 0.5), (2, one, 0.7), (3, "other", 0.1)]) == {1: 2}
+
+
+def test_balance_keeps_the_best_of_each_group_and_is_deterministic():
+    items = [("pos", q / 10) for q in range(10)] + [("neg", q / 10) for q in range(3)]
+    kept = balance.balance(items, group=lambda i: i[0], quality=lambda i: i[1], seed=1)
+    assert sorted(kept) == sorted([("neg", 0.0), ("neg", 0.1), ("neg", 0.2), ("pos", 0.9), ("pos", 0.8), ("pos", 0.7)])
+    ties = [("pos", 0.5, i) for i in range(10)] + [("neg", 0.5, i) for i in range(2)]
+    first = balance.balance(ties, group=lambda i: i[0], quality=lambda i: i[1], seed=3)
+    assert first == balance.balance(ties, group=lambda i: i[0], quality=lambda i: i[1], seed=3)
+    assert first != balance.balance(ties, group=lambda i: i[0], quality=lambda i: i[1], seed=4)
+
+
+def test_gaps_cluster_similar_questions_largest_first():
+    queries = [
+        (1, "How do I export my invoices to PDF?"),
+        (2, "export invoices as pdf"),
+        (3, "Can I export all invoices to a PDF file"),
+        (4, "What is the refund policy for annual plans?"),
+        (5, "refund policy annual plan"),
+        (6, "Why is the sky blue"),
+    ]
+    found = gaps.cluster(queries)
+    assert [g.size for g in found] == [3, 2, 1]
+    assert sorted(found[0].members) == [1, 2, 3]
+    assert "invoice" in found[0].representative.lower()
