@@ -42,7 +42,7 @@ test-fast: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy interactions/payloads.py
+	$(VENV)/bin/mypy interactions/payloads.py curation/scoring.py curation/pii.py curation/dedup.py curation/balance.py curation/gaps.py
 
 format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .

@@ -11,6 +11,8 @@ from django.utils.html import format_html, format_html_join
 from . import services
 from .models import CurationConfig, CurationRun, Dataset, DatasetItem, KnowledgeGap, TrainingExample
 
+DATASET_FILTERS = ("min_tier", "categories", "max_size", "balance", "eval_ratio", "seed")
+
 
 @admin.register(CurationConfig)
 class CurationConfigAdmin(admin.ModelAdmin):
@@ -40,7 +42,7 @@ class TrainingExampleAdmin(admin.ModelAdmin):
         problems = ", ".join(obj.signals.get("sanity_problems", [])) or "none"
         return format_html(
             "<table><tr><th>signal</th><th>value</th><th>weight</th></tr>{}</table>"
-            "<p>weighted mean {} × sanity {} (problems: {}) = quality {} → {}{}</p>",
+            "<p>weighted mean {} times sanity {} (problems: {}) = quality {} → {}{}</p>",
             rows, obj.signals.get("weighted_mean"), obj.signals.get("sanity"), problems, obj.quality_score, obj.tier,
             f" (review: {obj.signals['review']})" if obj.signals.get("review") else "",
         )  # fmt: skip
@@ -73,10 +75,8 @@ class DatasetAdmin(admin.ModelAdmin):
         if change:
             super().save_model(request, obj, form, change)
             return
-        created = services.dataset_create(
-            task=obj.task, kind=obj.kind, name=obj.name, created_by=request.user.get_username(),
-            **{k: v for k, v in (obj.filters or {}).items() if k in ("min_tier", "categories", "max_size", "balance", "eval_ratio", "seed")},
-        )  # fmt: skip
+        filters = {k: v for k, v in (obj.filters or {}).items() if k in DATASET_FILTERS}
+        created = services.dataset_create(task=obj.task, kind=obj.kind, name=obj.name, created_by=request.user.get_username(), **filters)
         obj.pk, obj.version, obj.filters = created.pk, created.version, created.filters
         obj._state.adding = False
 
@@ -94,10 +94,7 @@ class DatasetAdmin(admin.ModelAdmin):
 
     @admin.display(description="Stats")
     def stats_table(self, obj: Dataset) -> str:
-        if obj.tainted:
-            warning = format_html('<p style="color:#ba2121"><b>Tainted:</b> {}</p>', obj.tainted_reason)
-        else:
-            warning = ""
+        warning = format_html('<p style="color:#ba2121"><b>Tainted:</b> {}</p>', obj.tainted_reason) if obj.tainted else ""
         return format_html("{}<pre>{}</pre>", warning, json.dumps(obj.stats, indent=2))
 
     @admin.action(description="Freeze (snapshot, split and hash the selected drafts)")

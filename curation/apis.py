@@ -71,6 +71,8 @@ class DatasetExportApi(APIView):
 class GapListApi(APIView):
     required_scopes = {"GET": "admin"}
 
-    @extend_schema(parameters=[OpenApiParameter("task", str)], responses=serializers.GapSerializer(many=True), summary="Knowledge gaps, largest first")
+    @extend_schema(
+        parameters=[OpenApiParameter("task", str)], responses=serializers.GapSerializer(many=True), summary="Knowledge gaps, largest first"
+    )
     def get(self, request: Request) -> Response:
         return Response(serializers.GapSerializer(selectors.gap_list(task=request.query_params.get("task", "")), many=True).data)

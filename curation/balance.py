@@ -21,7 +21,7 @@ def balance(items: Sequence[T], *, group: Callable[[T], Hashable], quality: Call
     if len(groups) < 2:
         return list(items)
     size = min(len(members) for members in groups.values())
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311  (reproducible sampling, not security)
     kept: list[T] = []
     for name in sorted(groups, key=repr):
         members = groups[name][:]

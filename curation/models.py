@@ -24,7 +24,7 @@ class CurationConfig(models.Model):
     gold_threshold = models.FloatField(default=0.90)
     silver_threshold = models.FloatField(default=0.75)
     bronze_threshold = models.FloatField(default=0.60)
-    weights = models.JSONField(default=dict, blank=True, help_text="Overrides of the scoring weights, e.g. {\"confidence\": 0.2}.")
+    weights = models.JSONField(default=dict, blank=True, help_text='Overrides of the scoring weights, e.g. {"confidence": 0.2}.')
     near_duplicate_threshold = models.FloatField(default=0.85, help_text="Jaccard similarity from which two examples are near duplicates.")
     requires_reasoning = models.BooleanField(default=False, help_text="Score the presence of reasoning.")
     gap_confidence_threshold = models.FloatField(default=0.4, help_text="Interactions below this confidence feed knowledge gaps.")
@@ -126,7 +126,11 @@ class Dataset(models.Model):
     def save(self, *args: Any, **kwargs: Any) -> None:
         if self.pk and not self._state.adding:
             stored = Dataset.objects.filter(pk=self.pk).values("status").first()
-            if stored and stored["status"] == Dataset.Status.FROZEN and set(kwargs.get("update_fields") or ["*"]) - {"tainted", "tainted_reason"}:
+            if (
+                stored
+                and stored["status"] == Dataset.Status.FROZEN
+                and set(kwargs.get("update_fields") or ["*"]) - {"tainted", "tainted_reason"}
+            ):
                 raise FrozenDatasetError(f"Dataset {self} is frozen; only its tainted flag can change.")
         super().save(*args, **kwargs)
 

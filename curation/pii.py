@@ -49,7 +49,7 @@ _SECRET_PATTERNS = [
 SECRET_RE = re.compile("|".join(f"(?:{p})" for p in _SECRET_PATTERNS))
 # "password: hunter2", "api_key=abc123", "my password is hunter22": the value after a secret-ish name
 # ("is" only when the value holds a digit, so "the password is incorrect" stays).
-_SECRET_NAME = r"(?i:\b(?:api[_-]?key|secret(?:[_-]?key)?|access[_-]?token|auth[_-]?token|token|password|passwd|pwd|client[_-]?secret))"
+_SECRET_NAME = r"(?i:\b(?:api[_-]?key|secret(?:[_-]?key)?|access[_-]?token|auth[_-]?token|token|password|passwd|pwd|client[_-]?secret))"  # noqa: S105
 SECRET_ASSIGNMENT_RE = re.compile(
     rf"{_SECRET_NAME}\s*(?:[:=]\s*[\"']?(?P<value>[^\s\"',;]{{6,}})|\s(?i:is)\s+[\"']?(?P<said>(?=[^\s\"',;]*\d)[^\s\"',;]{{6,}}))"
 )
@@ -156,7 +156,7 @@ def _postal_codes(text: str) -> list[Match]:
             found.append(Match("POSTAL_CODE", m.start(), m.end()))
     for m in UK_POSTCODE_RE.finditer(text):
         before = text[max(0, m.start() - 80) : m.start()]
-        if POSTAL_CONTEXT_RE.search(before) or re.search(r"\b[A-Z][a-z]+,?\s+$", before) and re.search(r"\d", before):
+        if POSTAL_CONTEXT_RE.search(before) or (re.search(r"\b[A-Z][a-z]+,?\s+$", before) and re.search(r"\d", before)):
             found.append(Match("POSTAL_CODE", m.start(), m.end()))
     return found
 

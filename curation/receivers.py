@@ -21,13 +21,17 @@ def erase_derived(sender: Any, subject_hash: str, interaction_ids: list[Any], **
     ids = {str(i) for i in interaction_ids}
     items = DatasetItem.objects.filter(source_interaction_id__in=interaction_ids)
     dataset_ids = sorted(set(items.values_list("dataset_id", flat=True)))
-    reason = f"Held data of a subject erased on {timezone.now():%Y-%m-%d %H:%M} UTC (subject {subject_hash[:12]}…); those items were removed."
+    reason = (
+        f"Held data of a subject erased on {timezone.now():%Y-%m-%d %H:%M} UTC (subject {subject_hash[:12]}…); those items were removed."
+    )
     for dataset in Dataset.objects.filter(pk__in=dataset_ids):
         dataset.tainted = True
         dataset.tainted_reason = (dataset.tainted_reason + "\n" + reason).strip()
         dataset.save(update_fields=["tainted", "tainted_reason"])
     removed_items = items.erase_items()
-    removed_examples = TrainingExample.objects.filter(source_interaction_id__in=interaction_ids).delete()[1].get("curation.TrainingExample", 0)
+    removed_examples = (
+        TrainingExample.objects.filter(source_interaction_id__in=interaction_ids).delete()[1].get("curation.TrainingExample", 0)
+    )
     for gap in KnowledgeGap.objects.all().iterator():  # gaps are few (rebuilt per run)
         if ids & set(gap.interaction_ids):
             gap.interaction_ids = [i for i in gap.interaction_ids if i not in ids]

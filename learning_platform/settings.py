@@ -224,6 +224,7 @@ REST_FRAMEWORK: dict[str, Any] = {
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_THROTTLE_CLASSES": ["interactions.auth.ClientRateThrottle"],
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
+    "URL_FORMAT_OVERRIDE": None,  # ?format= names an export format, not a renderer
 }
 
 SPECTACULAR_SETTINGS = {

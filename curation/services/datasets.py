@@ -51,7 +51,14 @@ def dataset_create(
 ) -> Dataset:
     """A draft dataset: the filters, a version number, no items yet."""
     _check_filters(kind, min_tier, eval_ratio, max_size, balance)
-    filters = {"min_tier": min_tier, "categories": categories or [], "max_size": max_size, "balance": balance, "eval_ratio": eval_ratio, "seed": seed}
+    filters = {
+        "min_tier": min_tier,
+        "categories": categories or [],
+        "max_size": max_size,
+        "balance": balance,
+        "eval_ratio": eval_ratio,
+        "seed": seed,
+    }
     with transaction.atomic():
         version = (Dataset.objects.select_for_update().filter(task=task, name=name).aggregate(v=Max("version"))["v"] or 0) + 1
         return Dataset.objects.create(task=task, name=name, version=version, kind=kind, filters=filters, created_by=created_by)
@@ -76,7 +83,7 @@ def _split(examples: list[TrainingExample], ratio: float, seed: int, kind: str) 
     strata: dict[Any, list[TrainingExample]] = defaultdict(list)
     for example in examples:
         strata[example.label if kind == "binary" else example.category].append(example)
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311  (a reproducible split, not security)
     splits = {}
     for name in sorted(strata, key=repr):
         members = sorted(strata[name], key=lambda e: e.id)
@@ -116,7 +123,9 @@ def dataset_freeze(*, dataset: Dataset, frozen_by: str = "") -> Dataset:
         raise CurationError(f"Dataset {dataset} is already frozen.", code="conflict")
     examples = _selected(dataset)
     if not examples:
-        raise CurationError(f"No {dataset.kind} examples of task {dataset.task!r} match the filters.", fields={"filters": [str(dataset.filters)]})
+        raise CurationError(
+            f"No {dataset.kind} examples of task {dataset.task!r} match the filters.", fields={"filters": [str(dataset.filters)]}
+        )
     splits = _split(examples, dataset.filters["eval_ratio"], dataset.filters["seed"], dataset.kind)
     positions: Counter[str] = Counter()
     items = []

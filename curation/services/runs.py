@@ -138,7 +138,19 @@ def _example_values(view: InteractionView, row: ExampleRow) -> dict[str, Any]:
     }
 
 
-_UPDATABLE = ("prompt", "target", "rejected", "label", "signals", "quality_score", "tier", "content_hash", "pii_found", "token_count", "category")
+_UPDATABLE = (
+    "prompt",
+    "target",
+    "rejected",
+    "label",
+    "signals",
+    "quality_score",
+    "tier",
+    "content_hash",
+    "pii_found",
+    "token_count",
+    "category",
+)
 
 
 @transaction.atomic
@@ -191,7 +203,9 @@ def _deduplicate(task: str, counts: Counter[str]) -> None:
     highest-quality example of each cluster stays, the others point to it."""
     threshold = config_for(task)[1].near_duplicate_threshold
     rows = list(
-        TrainingExample.objects.filter(task=task).exclude(tier="reject").values_list("id", "kind", "content_hash", "quality_score", "prompt", "target", "duplicate_of_id")
+        TrainingExample.objects.filter(task=task)
+        .exclude(tier="reject")
+        .values_list("id", "kind", "content_hash", "quality_score", "prompt", "target", "duplicate_of_id")
     )
     wanted: dict[int, int] = dedup.exact_duplicates((r[0], f"{r[1]}:{r[2]}", r[3]) for r in rows)
     counts["duplicates_exact"] += len(wanted)

@@ -7,11 +7,54 @@ from itertools import combinations
 
 from curation import balance, dedup, gaps
 
-WORDS = (
-    "account password reset billing invoice refund order delivery shipping address payment card subscription plan upgrade "
-    "cancel login email verify support ticket error message screen button settings profile notification mobile desktop "
-    "browser cache cookie download upload file folder share permission team admin report export import schedule calendar"
-).split()
+WORDS = [
+    "account",
+    "password",
+    "reset",
+    "billing",
+    "invoice",
+    "refund",
+    "order",
+    "delivery",
+    "shipping",
+    "address",
+    "payment",
+    "card",
+    "subscription",
+    "plan",
+    "upgrade",
+    "cancel",
+    "login",
+    "email",
+    "verify",
+    "support",
+    "ticket",
+    "error",
+    "message",
+    "screen",
+    "button",
+    "settings",
+    "profile",
+    "notification",
+    "mobile",
+    "desktop",
+    "browser",
+    "cache",
+    "cookie",
+    "download",
+    "upload",
+    "file",
+    "folder",
+    "share",
+    "permission",
+    "team",
+    "admin",
+    "report",
+    "export",
+    "import",
+    "schedule",
+    "calendar",
+]
 
 
 def _sentence(rng: random.Random, length: int) -> str:

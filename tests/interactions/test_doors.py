@@ -127,6 +127,7 @@ def test_setup_schedules_is_idempotent():
     call_command("setup_schedules", stdout=io.StringIO())
     call_command("setup_schedules", stdout=io.StringIO())
     assert Schedule.objects.filter(name="purge-client-context").count() == 1
+    assert Schedule.objects.get(name="daily-curation").func == "curation.tasks.run_daily_curation"
 
 
 def test_bootstrap_creates_credentials_once(tmp_path, settings):

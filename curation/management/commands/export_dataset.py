@@ -19,7 +19,7 @@ class Command(BaseCommand):
         parser.add_argument("--split", default="train", choices=list(selectors.SPLITS))
         parser.add_argument("--out", required=True, help="The file to write ('-' for standard output)")
 
-    def handle(self, *args: Any, dataset: str, format: str, split: str, out: str, **options: Any) -> None:  # noqa: A002
+    def handle(self, *args: Any, dataset: str, format: str, split: str, out: str, **options: Any) -> None:
         try:
             found = selectors.dataset_get(dataset_id=dataset)
             fmt, lines = selectors.dataset_export(dataset=found, fmt=format, split=split)
