@@ -78,13 +78,20 @@ def exact_duplicates(items: Iterable[tuple[Hashable, str, float]]) -> dict[Hasha
     return {i.key: best[d].key for d, group in groups.items() for i in group if i.key != best[d].key}
 
 
+def jaccard(a: str, b: str) -> float:
+    """Exact Jaccard similarity of two texts' character shingles."""
+    first, second = set(shingles(a)), set(shingles(b))
+    return len(first & second) / len(first | second) if first or second else 1.0
+
+
 def near_duplicates(items: Sequence[Item], threshold: float = 0.85, num_perm: int = NUM_PERM) -> dict[Hashable, Hashable]:
-    """{duplicate key: kept key}: items whose estimated Jaccard similarity (character 5-grams)
-    is at least `threshold` form clusters (transitively); the highest quality of each stays."""
-    signatures = [minhash(item.text, num_perm) for item in items]
+    """{duplicate key: kept key}: items whose Jaccard similarity (character 5-grams) is at least
+    `threshold` form clusters (transitively); the highest quality of each stays.
+
+    One pass: each item asks the LSH index for earlier candidates, which are verified on their
+    exact shingle sets, then joins the index. Signatures are not kept, so memory stays at the
+    index plus the texts (a million examples fit in well under 2 GB)."""
     index = RMinHashLSH(threshold=threshold, num_perm=num_perm, num_bands=_bands_for(threshold, num_perm))
-    for position, signature in enumerate(signatures):
-        index.insert(position, signature)
     parent = list(range(len(items)))
 
     def root(i: int) -> int:
@@ -93,10 +100,12 @@ def near_duplicates(items: Sequence[Item], threshold: float = 0.85, num_perm: in
             i = parent[i]
         return i
 
-    for position, signature in enumerate(signatures):
+    for position, item in enumerate(items):
+        signature = minhash(item.text, num_perm)
         for other in index.query(signature):
-            if other != position and signature.jaccard(signatures[other]) >= threshold:
+            if root(other) != root(position) and jaccard(item.text, items[other].text) >= threshold:
                 parent[root(other)] = root(position)
+        index.insert(position, signature)
     clusters: dict[int, list[int]] = {}
     for position in range(len(items)):
         clusters.setdefault(root(position), []).append(position)

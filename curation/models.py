@@ -196,6 +196,7 @@ class CurationRun(models.Model):
     since = models.DateTimeField(null=True, blank=True, help_text="Reconsider everything changed after this; empty: since the last run.")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     counts = models.JSONField(default=dict, blank=True, help_text="Rows in and out of each stage.")
+    stage_seconds = models.JSONField(default=dict, blank=True, help_text="Wall time of each stage.")
     watermark = models.DateTimeField(null=True, blank=True, help_text="Everything up to here was considered.")
     progress = models.FloatField(default=0.0, help_text="Percent done.")
     log = models.TextField(blank=True)

@@ -15,8 +15,10 @@ class RunSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = CurationRun
-        fields = ["id", "task", "since", "status", "progress", "counts", "watermark", "error", "log", "created_at", "started_at",
-                  "finished_at", "duration_seconds", "requested_by"]  # fmt: skip
+        fields = [
+            "id", "task", "since", "status", "progress", "counts", "stage_seconds", "watermark", "error", "log",
+            "created_at", "started_at", "finished_at", "duration_seconds", "requested_by",
+        ]  # fmt: skip
 
 
 class DatasetSerializer(serializers.ModelSerializer):

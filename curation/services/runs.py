@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import time
 import traceback
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -176,9 +178,21 @@ def _store(ids: list[Any], produced: list[dict[str, Any]], counts: Counter[str])
     return {v["task"] for v in new} | {e.task for e in changed} | {existing[k].task for k in stale}
 
 
-def _process_chunk(ids: list[Any], configs: dict[str, Config], counts: Counter[str]) -> set[str]:
+@contextmanager
+def _timed(timings: dict[str, float], stage: str) -> Iterator[None]:
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[stage] = round(timings.get(stage, 0.0) + time.perf_counter() - start, 3)
+
+
+def _process_chunk(ids: list[Any], configs: dict[str, Config], counts: Counter[str], timings: dict[str, float]) -> set[str]:
     produced = []
-    for view in _views(ids):
+    with _timed(timings, "load"):
+        views = _views(ids)
+    build = time.perf_counter()
+    for view in views:
         counts["read"] += 1
         reason = skip_reason(view)
         if reason:
@@ -195,32 +209,39 @@ def _process_chunk(ids: list[Any], configs: dict[str, Config], counts: Counter[s
                 counts["scrubbed"] += 1
                 counts.update({f"pii_{kind.lower()}": n for kind, n in row.pii_found.items()})
             produced.append(_example_values(view, row))
-    return _store(ids, produced, counts)
+    timings["build"] = round(timings.get("build", 0.0) + time.perf_counter() - build, 3)
+    with _timed(timings, "store"):
+        return _store(ids, produced, counts)
+
+
+def _example_text(prompt: list[dict[str, str]], target: str) -> str:
+    return " ".join(m["content"] for m in prompt if m["role"] != "assistant") + "\n" + target
 
 
 def _deduplicate(task: str, counts: Counter[str]) -> None:
     """Mark exact, then near duplicates among a task's usable examples (per kind): the
-    highest-quality example of each cluster stays, the others point to it."""
+    highest-quality example of each cluster stays, the others point to it. Rows are streamed
+    and texts loaded only for the near-duplicate pass, one kind at a time."""
     threshold = config_for(task)[1].near_duplicate_threshold
-    rows = list(
-        TrainingExample.objects.filter(task=task)
-        .exclude(tier="reject")
-        .values_list("id", "kind", "content_hash", "quality_score", "prompt", "target", "duplicate_of_id")
-    )
-    wanted: dict[int, int] = dedup.exact_duplicates((r[0], f"{r[1]}:{r[2]}", r[3]) for r in rows)
+    usable = TrainingExample.objects.filter(task=task).exclude(tier="reject")
+    current: dict[int, int | None] = {}
+    keys = []
+    for pk, kind, digest, quality, duplicate_of in usable.values_list(
+        "id", "kind", "content_hash", "quality_score", "duplicate_of_id"
+    ).iterator(chunk_size=20_000):
+        current[pk] = duplicate_of
+        keys.append((pk, f"{kind}:{digest}", quality))
+    wanted: dict[int, int] = dedup.exact_duplicates(keys)
+    del keys
     counts["duplicates_exact"] += len(wanted)
-    for kind in {r[1] for r in rows}:
-        items = [
-            dedup.Item(r[0], " ".join(m["content"] for m in r[4] if m["role"] != "assistant") + "\n" + r[5], r[3])
-            for r in rows
-            if r[1] == kind and r[0] not in wanted
-        ]
+    for kind in TrainingExample.Kind.values:
+        rows = usable.filter(kind=kind).order_by("id").values_list("id", "quality_score", "prompt", "target").iterator(chunk_size=20_000)
+        items = [dedup.Item(pk, _example_text(prompt, target), quality) for pk, quality, prompt, target in rows if pk not in wanted]
         near = dedup.near_duplicates(items, threshold=threshold)
         counts["duplicates_near"] += len(near)
         wanted.update(near)
-    current = {r[0]: r[6] for r in rows}
-    updates = [TrainingExample(id=i, duplicate_of_id=wanted.get(i)) for i, was in current.items() if wanted.get(i) != was]
-    TrainingExample.objects.bulk_update(updates, ["duplicate_of"], batch_size=1000)
+    updates = [TrainingExample(id=pk, duplicate_of_id=wanted.get(pk)) for pk, was in current.items() if wanted.get(pk) != was]
+    TrainingExample.objects.bulk_update(updates, ["duplicate_of"], batch_size=2000)
     # examples that became `reject` keep no duplicate links
     TrainingExample.objects.filter(task=task, tier="reject", duplicate_of__isnull=False).update(duplicate_of=None)
 
@@ -266,7 +287,7 @@ def curation_run_execute(*, run_id: int, progress: Progress | None = None) -> Cu
         return run
     started = timezone.now()
     counts: Counter[str] = Counter()
-    run.counts, run.log = {}, ""
+    run.counts, run.log, run.stage_seconds = {}, "", {}
     _save(run, status=CurationRun.Status.RUNNING, started_at=started, progress=0.0, error="")
     try:
         _execute(run, started, counts, progress)
@@ -281,13 +302,15 @@ def curation_run_execute(*, run_id: int, progress: Progress | None = None) -> Cu
 
 def _execute(run: CurationRun, started: datetime, counts: Counter[str], progress: Progress | None) -> None:
     since = _since(run)
-    ids = _changed_ids(run.task, since, started)
+    timings: dict[str, float] = run.stage_seconds
+    with _timed(timings, "select_changed"):
+        ids = _changed_ids(run.task, since, started)
     _log(run, f"{len(ids)} interactions changed since {since or 'the beginning'}")
     configs: dict[str, Config] = {}
     touched: set[str] = set()
     chunks = max(1, -(-len(ids) // CHUNK))
     for number, chunk in enumerate(_chunks(ids, CHUNK), start=1):
-        touched |= _process_chunk(chunk, configs, counts)
+        touched |= _process_chunk(chunk, configs, counts, timings)
         run.counts = dict(counts)
         _save(run, progress=round(80.0 * number / chunks, 1))
         if progress:
@@ -295,15 +318,20 @@ def _execute(run: CurationRun, started: datetime, counts: Counter[str], progress
     opted_out = TrainingExample.objects.filter(source_interaction__subject__opted_out=True)
     if run.task:
         opted_out = opted_out.filter(task=run.task)
-    touched |= set(opted_out.values_list("task", flat=True).distinct())
-    counts["examples_removed_opted_out"] = opted_out.delete()[1].get("curation.TrainingExample", 0)
+    with _timed(timings, "opted_out"):
+        touched |= set(opted_out.values_list("task", flat=True).distinct())
+        counts["examples_removed_opted_out"] = opted_out.delete()[1].get("curation.TrainingExample", 0)
+    _save(run, progress=85.0)
     for task in sorted(touched):
-        _deduplicate(task, counts)
+        with _timed(timings, "dedup"):
+            _deduplicate(task, counts)
         _log(run, f"deduplicated {task}")
-    for task in sorted(_tasks_with_new_gaps(ids)):
-        counts["knowledge_gaps"] += _refresh_gaps(task)
+    _save(run, progress=95.0)
+    with _timed(timings, "gaps"):
+        for task in sorted(_tasks_with_new_gaps(ids)):
+            counts["knowledge_gaps"] += _refresh_gaps(task)
     run.counts = dict(counts)
     _log(run, "done: " + ", ".join(f"{k}={v}" for k, v in sorted(counts.items())))
-    _save(run, status=CurationRun.Status.SUCCEEDED, watermark=started, progress=100.0, finished_at=timezone.now())
+    _save(run, status=CurationRun.Status.SUCCEEDED, watermark=started, progress=100.0, finished_at=timezone.now(), stage_seconds=timings)
     if progress:
         progress(100.0)
