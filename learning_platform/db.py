@@ -41,3 +41,27 @@ def fast_insert(model: type[models.Model], rows: Sequence[Mapping[str, Any]]) ->
                 value = row[name] if name in row else fill()
                 values.append(orjson.dumps(value).decode() if is_json and value is not None else value)
             copy.write_row(values)
+
+
+def bulk_set(model: type[models.Model], attname: str, values: Mapping[Any, Any]) -> int:
+    """Set one column of many rows to per-row values ({pk: value}) in one statement on
+    PostgreSQL (unnest of two arrays), with bulk_update elsewhere."""
+    if not values:
+        return 0
+    field = model._meta.get_field(attname.removesuffix("_id") if attname.endswith("_id") else attname)
+    if connection.vendor != "postgresql":
+        objs = [model(pk=pk, **{attname: value}) for pk, value in values.items()]
+        return model.objects.bulk_update(objs, [field.name], batch_size=1000)
+    table, column = connection.ops.quote_name(model._meta.db_table), connection.ops.quote_name(field.column)
+    pk_column = connection.ops.quote_name(model._meta.pk.column)
+    serial = {"bigserial": "bigint", "serial": "integer"}
+    target = field.target_field if field.is_relation else field
+    pk_type, value_type = (serial.get(t, t) for t in (model._meta.pk.db_type(connection), target.db_type(connection)))
+    # names come from model metadata, values are parameters
+    sql = (
+        f"UPDATE {table} AS t SET {column} = v.value "
+        f"FROM (SELECT unnest(%s::{pk_type}[]) AS pk, unnest(%s::{value_type}[]) AS value) AS v WHERE t.{pk_column} = v.pk"  # noqa: S608
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [list(values.keys()), list(values.values())])
+        return cursor.rowcount

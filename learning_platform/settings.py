@@ -212,6 +212,7 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BYTES
 API_KEY_CACHE_SECONDS = _read("API_KEY_CACHE_SECONDS", _positive_int, 10)
 API_THROTTLE_RATE = _read("API_THROTTLE_RATE", _rate, "")
 CLIENT_CONTEXT_RETENTION_DAYS = _read("CLIENT_CONTEXT_RETENTION_DAYS", _positive_int, 30)
+CURATION_WORKERS = _read("CURATION_WORKERS", _positive_int, 2)
 ARTIFACTS_DIR = Path(_read("ARTIFACTS_DIR", str, str(VAR_DIR / "artifacts")))
 
 REST_FRAMEWORK: dict[str, Any] = {
@@ -254,6 +255,7 @@ Q_CLUSTER: dict[str, Any] = {
     "ack_failures": True,
     "sync": _read("Q_SYNC", _bool, False),
     "label": "Task queue",
+    "daemonize_workers": False,  # tasks may start processes (parallel curation, training)
 }
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL

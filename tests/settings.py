@@ -14,6 +14,7 @@ os.environ.setdefault("SUBJECT_HASH_KEY", "test-only-subject-hash-key")
 os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
 os.environ.setdefault("Q_SYNC", "true")
 os.environ.setdefault("API_KEY_CACHE_SECONDS", "0")
+os.environ.setdefault("CURATION_WORKERS", "1")  # test data lives in the test's transaction
 
 from learning_platform.settings import *  # noqa: F403
 

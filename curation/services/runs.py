@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import time
 import traceback
 from collections import Counter, defaultdict
@@ -11,12 +12,13 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from django.db import transaction
+from django.conf import settings
+from django.db import connections, transaction
 from django.db.models import Max, Min, Q
 from django.utils import timezone
 
 from interactions.models import Candidate, Feedback, Interaction
-from learning_platform.db import fast_insert
+from learning_platform.db import bulk_set, fast_insert
 
 from .. import dedup, gaps, pii
 from ..models import CurationRun, KnowledgeGap, TrainingExample
@@ -214,6 +216,32 @@ def _process_chunk(ids: list[Any], configs: dict[str, Config], counts: Counter[s
         return _store(ids, produced, counts)
 
 
+ChunkResult = tuple[set[str], Counter[str], dict[str, float]]
+
+
+def _chunk_job(ids: list[Any]) -> ChunkResult:
+    counts: Counter[str] = Counter()
+    timings: dict[str, float] = {}
+    touched = _process_chunk(ids, {}, counts, timings)
+    return touched, counts, timings
+
+
+def _worker_init() -> None:
+    connections.close_all()  # a forked worker opens its own database connection
+
+
+def _map_chunks(chunks: list[list[Any]]) -> Iterator[ChunkResult]:
+    """Process chunks in CURATION_WORKERS processes (chunks are independent: each owns its
+    interactions' examples); in this process when one worker is asked for or there is one chunk."""
+    workers = min(settings.CURATION_WORKERS, len(chunks))
+    if workers <= 1 or multiprocessing.current_process().daemon:
+        yield from map(_chunk_job, chunks)
+        return
+    connections.close_all()
+    with multiprocessing.get_context("fork").Pool(workers, initializer=_worker_init) as pool:
+        yield from pool.imap_unordered(_chunk_job, chunks)
+
+
 def _example_text(prompt: list[dict[str, str]], target: str) -> str:
     return " ".join(m["content"] for m in prompt if m["role"] != "assistant") + "\n" + target
 
@@ -240,8 +268,7 @@ def _deduplicate(task: str, counts: Counter[str]) -> None:
         near = dedup.near_duplicates(items, threshold=threshold)
         counts["duplicates_near"] += len(near)
         wanted.update(near)
-    updates = [TrainingExample(id=pk, duplicate_of_id=wanted.get(pk)) for pk, was in current.items() if wanted.get(pk) != was]
-    TrainingExample.objects.bulk_update(updates, ["duplicate_of"], batch_size=2000)
+    bulk_set(TrainingExample, "duplicate_of_id", {pk: wanted.get(pk) for pk, was in current.items() if wanted.get(pk) != was})
     # examples that became `reject` keep no duplicate links
     TrainingExample.objects.filter(task=task, tier="reject", duplicate_of__isnull=False).update(duplicate_of=None)
 
@@ -306,11 +333,13 @@ def _execute(run: CurationRun, started: datetime, counts: Counter[str], progress
     with _timed(timings, "select_changed"):
         ids = _changed_ids(run.task, since, started)
     _log(run, f"{len(ids)} interactions changed since {since or 'the beginning'}")
-    configs: dict[str, Config] = {}
     touched: set[str] = set()
     chunks = max(1, -(-len(ids) // CHUNK))
-    for number, chunk in enumerate(_chunks(ids, CHUNK), start=1):
-        touched |= _process_chunk(chunk, configs, counts, timings)
+    for number, (chunk_touched, chunk_counts, chunk_timings) in enumerate(_map_chunks(list(_chunks(ids, CHUNK))), start=1):
+        touched |= chunk_touched
+        counts.update(chunk_counts)
+        for stage, seconds in chunk_timings.items():
+            timings[stage] = round(timings.get(stage, 0.0) + seconds, 3)
         run.counts = dict(counts)
         _save(run, progress=round(80.0 * number / chunks, 1))
         if progress:
