@@ -47,8 +47,8 @@ class TrainingExample(models.Model):
         APPROVED = "approved"
         REJECTED = "rejected"
 
-    key = models.CharField(max_length=120, unique=True, help_text="interaction:kind:origin; a re-run updates the same row.")
-    task = models.SlugField(max_length=64)
+    key = models.CharField(max_length=120, help_text="interaction:kind:origin; a re-run updates the same row.")
+    task = models.SlugField(max_length=64, db_index=False)
     category = models.CharField(max_length=64, blank=True)
     kind = models.CharField(max_length=16, choices=Kind.choices)
     origin = models.CharField(max_length=32, help_text="The signal that made it: output, correction, choice, rating.")
@@ -60,7 +60,7 @@ class TrainingExample(models.Model):
     signals = models.JSONField(default=dict, help_text="The score's breakdown.")
     quality_score = models.FloatField()
     tier = models.CharField(max_length=8, choices=[(t, t) for t in TIERS])
-    content_hash = models.CharField(max_length=64, db_index=True)
+    content_hash = models.CharField(max_length=64)
     duplicate_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="duplicates")
     pii_found = models.JSONField(default=dict, blank=True, help_text="Placeholders put in, per kind.")
     token_count = models.PositiveIntegerField(default=0, help_text="Estimated: characters / 4.")
@@ -71,10 +71,9 @@ class TrainingExample(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        indexes = [
-            models.Index(fields=["task", "kind", "tier"], name="example_task_kind_tier"),
-            models.Index(fields=["review_status"], name="example_review"),
-        ]
+        # Few indexes on purpose: a curation run writes up to millions of rows.
+        constraints = [models.UniqueConstraint(fields=["key"], name="example_key_unique")]
+        indexes = [models.Index(fields=["task", "kind", "tier"], name="example_task_kind_tier")]
 
     def __str__(self) -> str:
         return f"{self.kind} example {self.pk} ({self.tier})"

@@ -59,8 +59,8 @@ def bulk_set(model: type[models.Model], attname: str, values: Mapping[Any, Any])
     pk_type, value_type = (serial.get(t, t) for t in (model._meta.pk.db_type(connection), target.db_type(connection)))
     # names come from model metadata, values are parameters
     sql = (
-        f"UPDATE {table} AS t SET {column} = v.value "
-        f"FROM (SELECT unnest(%s::{pk_type}[]) AS pk, unnest(%s::{value_type}[]) AS value) AS v WHERE t.{pk_column} = v.pk"  # noqa: S608
+        f"UPDATE {table} AS t SET {column} = v.value "  # noqa: S608
+        f"FROM (SELECT unnest(%s::{pk_type}[]) AS pk, unnest(%s::{value_type}[]) AS value) AS v WHERE t.{pk_column} = v.pk"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [list(values.keys()), list(values.values())])
