@@ -65,3 +65,13 @@ def bulk_set(model: type[models.Model], attname: str, values: Mapping[Any, Any])
     with connection.cursor() as cursor:
         cursor.execute(sql, [list(values.keys()), list(values.values())])
         return cursor.rowcount
+
+
+def analyze(*tables: type[models.Model]) -> None:
+    """Refresh PostgreSQL's planner statistics (after a bulk load, so that look-ups keep using
+    indexes instead of scanning a table the planner still thinks is empty). No-op elsewhere."""
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        for model in tables:
+            cursor.execute(f"ANALYZE {connection.ops.quote_name(model._meta.db_table)}")

@@ -159,3 +159,25 @@ def test_the_daily_task_curates_everything(mix):
     assert TrainingExample.objects.exists()
     assert tasks.run_daily_curation().endswith("succeeded")
     assert CurationRun.objects.order_by("-pk").first().counts.get("read", 0) == 0
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_parallel_workers_give_the_same_examples_as_one_process(mix, settings, monkeypatch):
+    from curation.services import runs
+
+    monkeypatch.setattr(runs, "CHUNK", 3)  # several chunks over the small mix
+
+    def snapshot():
+        rows = TrainingExample.objects.values_list("key", "tier", "quality_score", "duplicate_of__key", "target")
+        return sorted(rows, key=lambda r: r[0])
+
+    settings.CURATION_WORKERS = 1
+    serial = curate(since="2000-01-01")
+    expected = snapshot()
+    TrainingExample.objects.all().delete()
+    settings.CURATION_WORKERS = 2
+    parallel = curate(since="2000-01-01")
+    assert snapshot() == expected
+    assert parallel.counts["examples_created"] == serial.counts["examples_created"] == len(expected)
+    assert parallel.counts["read"] == len(mix.ids)
