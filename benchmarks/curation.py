@@ -46,7 +46,9 @@ def prepare(url: str) -> None:
     with psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}"')
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env={**os.environ, **ENV, "DATABASE_URL": url}, check=True)
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env={**os.environ, **ENV, "DATABASE_URL": url}, check=True
+    )
 
 
 def generate(rows: int, seed: int = 1) -> float:
@@ -59,7 +61,9 @@ def generate(rows: int, seed: int = 1) -> float:
     rng = random.Random(seed)
     start = time.perf_counter()
     client = ApiClient.objects.create(name="bench", key_prefix="x", key_hash=uuid.uuid4().hex, scopes=["admin"])
-    subjects = Subject.objects.bulk_create([Subject(client=client, user_hash=uuid.uuid4().hex, opted_out=i % 100 == 0) for i in range(20_000)])
+    subjects = Subject.objects.bulk_create(
+        [Subject(client=client, user_hash=uuid.uuid4().hex, opted_out=i % 100 == 0) for i in range(20_000)]
+    )
     subject_ids = [s.pk for s in subjects]
     base = timezone.now() - timedelta(days=30)
     batch = 50_000
@@ -78,7 +82,9 @@ def generate(rows: int, seed: int = 1) -> float:
             })  # fmt: skip
             roll = rng.random()
             if roll < 0.30:
-                feedback.append({"interaction_id": iid, "kind": "score", "score": rng.choice([1, 2, 3, 4, 4, 5, 5, 5]), "created_at": created})
+                feedback.append(
+                    {"interaction_id": iid, "kind": "score", "score": rng.choice([1, 2, 3, 4, 4, 5, 5, 5]), "created_at": created}
+                )
             elif roll < 0.50:
                 feedback.append({"interaction_id": iid, "kind": "thumb", "thumb": rng.choice(["up", "up", "down"]), "created_at": created})
             elif roll < 0.55:
@@ -179,7 +185,9 @@ def main() -> None:
     print(f"naive per-row ORM loop over {min(args.naive, args.rows):,} rows: {naive_rate:,.0f} rows/s")
 
     start = time.perf_counter()
-    process = subprocess.Popen([sys.executable, "manage.py", "curate", "-v", "0"], cwd=ROOT, env=os.environ.copy(), stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "curate", "-v", "0"], cwd=ROOT, env=os.environ.copy(), stderr=subprocess.PIPE, text=True
+    )
     peak_kb = 0
     while process.poll() is None:  # RSS of the command and its worker processes together
         peak_kb = max(peak_kb, _tree_rss_kb(process.pid))
