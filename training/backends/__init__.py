@@ -1,0 +1,80 @@
+"""Training backends behind one interface: `trl` (transformers + peft + TRL, CPU or GPU, QLoRA
+through bitsandbytes) and `unsloth` (CUDA only). Heavy imports happen inside the backends."""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from ..recipes import Recipe
+
+
+class BackendError(RuntimeError):
+    """The job cannot run on this backend or this machine (a clear, final failure)."""
+
+
+@dataclass
+class Hooks:
+    """What a backend reports while it trains; `should_stop` is polled after every step."""
+
+    on_log: Callable[[dict[str, Any]], None] = lambda record: None
+    on_step: Callable[[int, int], None] = lambda step, total: None
+    should_stop: Callable[[], bool] = lambda: False
+
+
+@dataclass
+class TrainSpec:
+    method: str
+    base_model: str
+    recipe: Recipe
+    train_rows: list[dict[str, Any]]
+    eval_rows: list[dict[str, Any]]
+    output_dir: Path
+    resume_from: Path | None = None
+    parent_adapter: Path | None = None
+    hooks: Hooks = field(default_factory=Hooks)
+
+
+@dataclass
+class TrainResult:
+    adapter_dir: Path
+    metrics: dict[str, float]
+    stopped_early: bool
+    last_checkpoint: Path | None
+
+
+class Backend(Protocol):
+    name: str
+
+    def train(self, spec: TrainSpec) -> TrainResult: ...
+
+
+def cuda_available() -> bool:
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
+def select(name: str, *, load_in_4bit: bool) -> Backend:
+    """`auto` picks unsloth when CUDA and the package are present, else trl."""
+    from .trl_backend import TrlBackend
+
+    if name not in ("auto", "trl", "unsloth"):
+        raise BackendError(f"Unknown backend {name!r}: use auto, trl or unsloth.")
+    has_cuda = cuda_available()
+    has_unsloth = importlib.util.find_spec("unsloth") is not None
+    if name == "unsloth" and not has_cuda:
+        raise BackendError("The unsloth backend needs a CUDA GPU, and this machine has none; use backend=trl.")
+    if name == "unsloth" and not has_unsloth:
+        raise BackendError("The unsloth backend needs the unsloth package (pip install -r requirements/gpu.txt).")
+    if load_in_4bit and importlib.util.find_spec("bitsandbytes") is None:
+        where = "" if has_cuda else " (this machine has no CUDA GPU either)"
+        raise BackendError(f"load_in_4bit (QLoRA) needs bitsandbytes, which is not installed{where}: pip install -r requirements/gpu.txt, or set load_in_4bit to false.")
+    if name == "unsloth" or (name == "auto" and has_cuda and has_unsloth):
+        from .unsloth_backend import UnslothBackend
+
+        return UnslothBackend()
+    return TrlBackend()
