@@ -27,4 +27,17 @@ SCHEDULES = [
         schedule_type="D",
         description="Curate what changed since the last run: examples, deduplication, knowledge gaps.",
     ),
+    ScheduleSpec(
+        name="weekly-training",
+        func="training.tasks.weekly_training",
+        schedule_type="W",
+        description="Freeze a fresh dataset and train every task whose training policy says it is ready.",
+    ),
+    ScheduleSpec(
+        name="reap-stale-training-jobs",
+        func="training.tasks.reap_stale_jobs",
+        schedule_type="I",
+        minutes=5,
+        description="Mark running training jobs whose heartbeat stopped as failed (resumable).",
+    ),
 ]

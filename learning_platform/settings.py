@@ -214,6 +214,7 @@ API_THROTTLE_RATE = _read("API_THROTTLE_RATE", _rate, "")
 CLIENT_CONTEXT_RETENTION_DAYS = _read("CLIENT_CONTEXT_RETENTION_DAYS", _positive_int, 30)
 CURATION_WORKERS = _read("CURATION_WORKERS", _positive_int, 2)
 BASE_MODEL = _read("BASE_MODEL", str, "")
+TRAINING_HEARTBEAT_TIMEOUT = _read("TRAINING_HEARTBEAT_TIMEOUT", _positive_int, 300)
 ARTIFACTS_DIR = Path(_read("ARTIFACTS_DIR", str, str(VAR_DIR / "artifacts")))
 
 REST_FRAMEWORK: dict[str, Any] = {

@@ -72,7 +72,10 @@ def select(name: str, *, load_in_4bit: bool) -> Backend:
         raise BackendError("The unsloth backend needs the unsloth package (pip install -r requirements/gpu.txt).")
     if load_in_4bit and importlib.util.find_spec("bitsandbytes") is None:
         where = "" if has_cuda else " (this machine has no CUDA GPU either)"
-        raise BackendError(f"load_in_4bit (QLoRA) needs bitsandbytes, which is not installed{where}: pip install -r requirements/gpu.txt, or set load_in_4bit to false.")
+        raise BackendError(
+            f"load_in_4bit (QLoRA) needs bitsandbytes, which is not installed{where}: "
+            "pip install -r requirements/gpu.txt, or set load_in_4bit to false."
+        )
     if name == "unsloth" or (name == "auto" and has_cuda and has_unsloth):
         from .unsloth_backend import UnslothBackend
 

@@ -31,7 +31,9 @@ def _load(spec: TrainSpec) -> tuple[Any, Any]:
     if spec.recipe.load_in_4bit:
         from transformers import BitsAndBytesConfig
 
-        kwargs["quantization_config"] = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.float32)
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.float32
+        )
     model = AutoModelForCausalLM.from_pretrained(spec.base_model, **kwargs)
     if spec.recipe.load_in_4bit:
         from peft import prepare_model_for_kbit_training
@@ -104,12 +106,16 @@ def _trainer(spec: TrainSpec, model: Any, tokenizer: Any, train: Any, evaluation
         from trl import SFTConfig, SFTTrainer
 
         config = SFTConfig(**args, assistant_only_loss=True, packing=False)
-        return SFTTrainer(model=model, args=config, train_dataset=train, eval_dataset=evaluation, processing_class=tokenizer, callbacks=callbacks)
+        return SFTTrainer(
+            model=model, args=config, train_dataset=train, eval_dataset=evaluation, processing_class=tokenizer, callbacks=callbacks
+        )
     if spec.method == "dpo":
         from trl import DPOConfig, DPOTrainer
 
         config = DPOConfig(**args, beta=spec.recipe.beta)
-        return DPOTrainer(model=model, args=config, train_dataset=train, eval_dataset=evaluation, processing_class=tokenizer, callbacks=callbacks)
+        return DPOTrainer(
+            model=model, args=config, train_dataset=train, eval_dataset=evaluation, processing_class=tokenizer, callbacks=callbacks
+        )
     if spec.method == "kto":
         from trl import KTOConfig, KTOTrainer
 
@@ -124,7 +130,9 @@ def _trainer(spec: TrainSpec, model: Any, tokenizer: Any, train: Any, evaluation
         else:
             weights["desirable_weight"] = round(undesirable / desirable, 3)
         config = KTOConfig(**args, beta=spec.recipe.beta, **weights)
-        return KTOTrainer(model=model, args=config, train_dataset=train, eval_dataset=evaluation, processing_class=tokenizer, callbacks=callbacks)
+        return KTOTrainer(
+            model=model, args=config, train_dataset=train, eval_dataset=evaluation, processing_class=tokenizer, callbacks=callbacks
+        )
     raise BackendError(f"Unknown method {spec.method!r}.")
 
 
@@ -180,4 +188,6 @@ class TrlBackend:
             trainer.model.save_pretrained(adapter_dir, safe_serialization=True)
             tokenizer.save_pretrained(adapter_dir)
             (adapter_dir / "trainer_state.json").write_text(json.dumps({"global_step": trainer.state.global_step}))
-        return TrainResult(adapter_dir=adapter_dir, metrics=metrics, stopped_early=stopped, last_checkpoint=last_checkpoint(spec.output_dir))
+        return TrainResult(
+            adapter_dir=adapter_dir, metrics=metrics, stopped_early=stopped, last_checkpoint=last_checkpoint(spec.output_dir)
+        )

@@ -15,7 +15,9 @@ class UnslothBackend(TrlBackend):
     def load(self, spec: TrainSpec) -> tuple[Any, Any]:
         from unsloth import FastLanguageModel
 
-        return FastLanguageModel.from_pretrained(spec.base_model, max_seq_length=spec.recipe.max_length, load_in_4bit=spec.recipe.load_in_4bit)
+        return FastLanguageModel.from_pretrained(
+            spec.base_model, max_seq_length=spec.recipe.max_length, load_in_4bit=spec.recipe.load_in_4bit
+        )
 
     def wrap(self, model: Any, spec: TrainSpec) -> Any:
         from unsloth import FastLanguageModel
