@@ -17,4 +17,5 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/v1/", include("interactions.urls")),
     path("api/v1/", include("curation.urls")),
+    path("api/v1/", include("training.urls")),
 ]

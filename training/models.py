@@ -79,3 +79,11 @@ class TrainingJob(models.Model):
     @property
     def resumable(self) -> bool:
         return self.status in (self.Status.FAILED, self.Status.CANCELLED) and bool(self.checkpoint)
+
+
+class TrainableDataset(Dataset):
+    """Frozen datasets as the training admin lists them (a proxy: no table of its own)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "dataset to train on"

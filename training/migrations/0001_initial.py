@@ -32,6 +32,18 @@ class Migration(migrations.Migration):
             },
         ),
         migrations.CreateModel(
+            name='TrainableDataset',
+            fields=[
+            ],
+            options={
+                'verbose_name': 'dataset to train on',
+                'proxy': True,
+                'indexes': [],
+                'constraints': [],
+            },
+            bases=('curation.dataset',),
+        ),
+        migrations.CreateModel(
             name='TrainingJob',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),

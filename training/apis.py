@@ -1,0 +1,92 @@
+"""HTTP doors of training (admin scope: jobs run on every client's curated data)."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from . import services
+from .models import TrainingJob
+
+
+class JobInputSerializer(serializers.Serializer):
+    task = serializers.SlugField()
+    dataset = serializers.IntegerField(required=False, allow_null=True, default=None, help_text="Default: the task's newest frozen dataset")
+    method = serializers.ChoiceField(choices=["sft", "dpo", "kto"], required=False, allow_null=True, default=None)
+    backend = serializers.ChoiceField(choices=["auto", "trl", "unsloth"], required=False, default="auto")
+    recipe = serializers.DictField(required=False, default=dict, help_text="lora_rank, learning_rate, epochs, batch_size, ...")
+    continue_from_current = serializers.BooleanField(required=False, default=False)
+
+
+class JobSerializer(serializers.ModelSerializer):
+    resumable = serializers.BooleanField(read_only=True)
+
+    class Meta:
+        model = TrainingJob
+        fields = [
+            "id", "task", "dataset", "base_model", "method", "backend", "recipe", "recipe_notes", "status", "step", "total_steps",
+            "eta_seconds", "loss_curve", "eval_loss", "metrics", "checkpoint", "heartbeat_at", "cancel_requested", "error",
+            "adapter_path", "parent_job", "requested_by", "library_versions", "seed", "attempts", "resumable", "created_at",
+            "started_at", "finished_at",
+        ]  # fmt: skip
+
+
+def _job(job_id: int) -> TrainingJob:
+    job = TrainingJob.objects.filter(pk=job_id).first()
+    if job is None:
+        raise services.TrainingError("No such training job.", code="not_found")
+    return job
+
+
+class JobCreateApi(APIView):
+    required_scopes = {"POST": "admin"}
+
+    @extend_schema(request=JobInputSerializer, responses={201: JobSerializer}, summary="Start a training job on the task queue")
+    def post(self, request: Request) -> Response:
+        data = JobInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = dict(data.validated_data)
+        values["dataset_id"] = values.pop("dataset")
+        job = services.job_start(**values, requested_by=f"api:{request.auth.name}")
+        return Response(JobSerializer(job).data, status=status.HTTP_201_CREATED)
+
+
+class JobDetailApi(APIView):
+    required_scopes = {"GET": "admin"}
+
+    @extend_schema(responses=JobSerializer, summary="A training job: status, progress, loss curve, artifacts")
+    def get(self, request: Request, job_id: int) -> Response:
+        return Response(JobSerializer(_job(job_id)).data)
+
+
+class JobCancelApi(APIView):
+    required_scopes = {"POST": "admin"}
+
+    @extend_schema(request=None, responses=JobSerializer, summary="Cancel a job (a running one stops at its next step)")
+    def post(self, request: Request, job_id: int) -> Response:
+        return Response(JobSerializer(services.job_cancel(job=_job(job_id))).data)
+
+
+class JobResumeApi(APIView):
+    required_scopes = {"POST": "admin"}
+
+    @extend_schema(request=None, responses=JobSerializer, summary="Resume a failed or cancelled job from its last checkpoint")
+    def post(self, request: Request, job_id: int) -> Response:
+        job = services.job_enqueue(job=services.job_resume(job=_job(job_id)))
+        return Response(JobSerializer(job).data)
+
+
+class StatusApi(APIView):
+    required_scopes = {"GET": "admin"}
+
+    @extend_schema(
+        parameters=[OpenApiParameter("task", str, required=True)], summary="Is the task ready to train, and if not, what is short"
+    )
+    def get(self, request: Request) -> Response:
+        task = request.query_params.get("task", "")
+        if not task:
+            raise services.TrainingError("Name a task.", fields={"task": ["Required."]})
+        return Response(services.readiness(task=task))
