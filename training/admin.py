@@ -20,14 +20,15 @@ def loss_svg(curve: list[dict[str, Any]], width: int = 560, height: int = 200) -
     max_step, low, high = max(s for s, _ in points) or 1, min(v for _, v in points), max(v for _, v in points)
     span = (high - low) or 1.0
 
-    def xy(step: float, value: float) -> str:
-        return f"{20 + step / max_step * (width - 40):.1f},{10 + (1 - (value - low) / span) * (height - 30):.1f}"
+    def x(step: float) -> float:
+        return 20 + step / max_step * (width - 40)
 
-    line = " ".join(xy(s, v) for s, v in points)
+    def y(value: float) -> float:
+        return 10 + (1 - (min(max(value, low), high) - low) / span) * (height - 30)
+
+    line = " ".join(f"{x(s):.1f},{y(v):.1f}" for s, v in points)
     evals = "".join(
-        f'<circle cx="{xy(p["step"], p["eval_loss"]).split(",")[0]}" cy="{xy(p["step"], min(max(p["eval_loss"], low), high)).split(",")[1]}" r="3" fill="#ba2121"/>'
-        for p in curve
-        if "eval_loss" in p
+        f'<circle cx="{x(p["step"]):.1f}" cy="{y(p["eval_loss"]):.1f}" r="3" fill="#ba2121"/>' for p in curve if "eval_loss" in p
     )
     return mark_safe(  # noqa: S308  (numbers only)
         f'<svg width="{width}" height="{height}" style="background:#fff;border:1px solid #ccc">'
