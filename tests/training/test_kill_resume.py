@@ -1,0 +1,78 @@
+"""A training process killed mid-way (SIGKILL, no chance to clean up) is resumed from its last
+checkpoint and ends with the same weights as an uninterrupted run with the same seed."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.test_run_platform import ROOT, _database_url
+from tests.training.conftest import sft_dataset
+from training import runner, services
+from training.models import TrainingJob
+
+RECIPE = {"epochs": 4, "batch_size": 8, "gradient_accumulation": 1, "save_steps": 5, "logging_steps": 1, "seed": 3}
+
+
+def _adapter_tensors(path: str) -> dict:
+    from safetensors.torch import load_file
+
+    return load_file(str(Path(path) / "adapter_model.safetensors"))
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_killed_job_resumes_from_its_checkpoint_and_matches_an_uninterrupted_run(training_settings):
+    dataset = sft_dataset(count=64)
+    reference = runner.job_execute(job_id=services.job_create(task="commands", dataset_id=dataset.pk, recipe=RECIPE).pk)
+    assert reference.status == "succeeded", reference.error
+
+    env = {
+        **os.environ, "DATABASE_URL": _database_url(), "DEBUG": "true", "BASE_MODEL": str(training_settings.BASE_MODEL),
+        "ARTIFACTS_DIR": str(training_settings.ARTIFACTS_DIR), "HF_HUB_OFFLINE": "1",
+    }  # fmt: skip
+    args = ["--task", "commands", "--dataset", str(dataset.pk), "--epochs", "4", "--batch-size", "8", "--save-steps", "5", "--seed", "3"]
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "train", *args], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + 120
+        job = None
+        while time.monotonic() < deadline:
+            job = TrainingJob.objects.exclude(pk=reference.pk).first()
+            if job and job.output_dir and list(Path(job.output_dir, "checkpoints").glob("checkpoint-10")):
+                break
+            time.sleep(0.2)
+        else:
+            pytest.fail("the training process wrote no checkpoint")
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    job.refresh_from_db()
+    assert job.status == "running", "a killed worker leaves the row running..."
+    assert services.jobs_reap_stale(timeout_seconds=0) == 1, "...until the reaper sees its heartbeat stop"
+    job.refresh_from_db()
+    assert job.status == "failed"
+    assert job.resumable
+    killed_at = int(job.checkpoint.rsplit("-", 1)[1])
+    assert 10 <= killed_at < job.total_steps
+
+    logged_before = len(job.loss_curve)
+    job = runner.job_execute(job_id=services.job_resume(job=job).pk)
+    assert job.status == "succeeded", job.error
+    assert job.step == reference.step
+    resumed_steps = [p["step"] for p in job.loss_curve[logged_before:] if "loss" in p]
+    every = job.recipe["logging_steps"]
+    assert killed_at < resumed_steps[0] <= killed_at + every, "continued from the checkpoint, not from step 0"
+    expected, resumed = _adapter_tensors(reference.adapter_path), _adapter_tensors(job.adapter_path)
+    assert expected.keys() == resumed.keys()
+    worst = max((expected[name] - resumed[name]).abs().max().item() for name in expected)
+    assert worst < 1e-4, worst
