@@ -241,6 +241,11 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "JobStatusEnum": "curation.models.CurationRun.Status",  # training jobs share the same states
+        "DatasetStatusEnum": "curation.models.Dataset.Status",
+        "RecordedStatusEnum": ["created", "replayed"],
+    },
 }
 
 # --- Task queue (django-q2). ORM broker by default; REDIS_URL switches to Redis. ---

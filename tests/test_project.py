@@ -60,3 +60,15 @@ def test_every_setting_read_from_the_environment_is_documented_in_the_readme():
     readme = (ROOT / "README.md").read_text()
     assert len(names) > 20
     assert sorted(name for name in names if f"`{name}`" not in readme) == []
+
+
+def test_the_web_process_does_not_import_the_ml_stack():
+    code = (
+        "import django, sys; django.setup(); import learning_platform.urls, training.admin, training.services, training.runner; "
+        "from django.urls import resolve; resolve('/api/v1/training/status'); "
+        "print(sorted(m for m in ('torch', 'transformers', 'peft', 'trl', 'datasets') if m in sys.modules))"
+    )
+    env = {**PRODUCTION_ENV, "DJANGO_SETTINGS_MODULE": "learning_platform.settings"}
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

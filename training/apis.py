@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
@@ -83,7 +84,9 @@ class StatusApi(APIView):
     required_scopes = {"GET": "admin"}
 
     @extend_schema(
-        parameters=[OpenApiParameter("task", str, required=True)], summary="Is the task ready to train, and if not, what is short"
+        parameters=[OpenApiParameter("task", str, required=True)],
+        responses=OpenApiTypes.OBJECT,
+        summary="Is the task ready to train, and if not, what is short",
     )
     def get(self, request: Request) -> Response:
         task = request.query_params.get("task", "")
