@@ -28,6 +28,7 @@ class Recipe:
     save_steps: int = 50
     logging_steps: int = 5
     beta: float = 0.1  # DPO/KTO
+    group_by_length: bool = False  # batch rows of similar length together (less padding)
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)

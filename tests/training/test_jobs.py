@@ -220,3 +220,15 @@ def test_the_api_starts_shows_and_cancels_jobs(training_settings, make_api):
     assert status["checks"]["examples"]["value"] == 20
     assert api.get("/api/v1/training/jobs/999").status_code == 404
     assert make_api(scopes=("read",)).get(f"/api/v1/training/jobs/{job_id}").status_code == 403
+
+
+def test_a_half_written_checkpoint_is_skipped(tmp_path):
+    from training.backends.trl_backend import last_checkpoint
+
+    for step, complete in ((5, True), (10, True), (15, False)):
+        directory = tmp_path / "checkpoints" / f"checkpoint-{step}"
+        directory.mkdir(parents=True)
+        if complete:
+            (directory / "trainer_state.json").write_text("{}")
+    assert last_checkpoint(tmp_path).name == "checkpoint-10"
+    assert last_checkpoint(tmp_path / "nothing") is None

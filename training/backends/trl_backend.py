@@ -96,6 +96,7 @@ def _common_args(spec: TrainSpec, has_eval: bool) -> dict[str, Any]:
         "bf16": on_gpu and torch.cuda.is_bf16_supported(),
         "gradient_checkpointing": False,
         "dataloader_num_workers": 0,
+        "train_sampling_strategy": "group_by_length" if recipe.group_by_length else "random",
         "max_length": recipe.max_length,
     }
 
@@ -156,8 +157,11 @@ def _callback(spec: TrainSpec) -> Any:
 
 
 def last_checkpoint(output_dir: Path) -> Path | None:
+    """The newest complete checkpoint. transformers writes trainer_state.json last, so a worker
+    killed while saving leaves a directory without it, which is skipped (resuming from it fails)."""
     checkpoints = sorted((output_dir / "checkpoints").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
-    return checkpoints[-1] if checkpoints else None
+    complete = [c for c in checkpoints if (c / "trainer_state.json").is_file()]
+    return complete[-1] if complete else None
 
 
 class TrlBackend:

@@ -25,6 +25,7 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int)
         parser.add_argument("--save-steps", type=int)
         parser.add_argument("--load-in-4bit", action="store_true")
+        parser.add_argument("--group-by-length", action="store_true", help="Batch rows of similar length together")
         parser.add_argument("--continue", dest="continue_from_current", action="store_true", help="Start from the task's latest adapter")
         parser.add_argument("--resume", type=int, metavar="JOB", help="Resume a failed or cancelled job from its last checkpoint")
 
@@ -62,8 +63,9 @@ class Command(BaseCommand):
         names = {"epochs": "epochs", "learning_rate": "learning_rate", "batch_size": "batch_size", "lora_rank": "lora_rank",
                  "seed": "seed", "save_steps": "save_steps"}  # fmt: skip
         recipe = {field: options[option] for option, field in names.items() if options[option] is not None}
-        if options["load_in_4bit"]:
-            recipe["load_in_4bit"] = True
+        for flag in ("load_in_4bit", "group_by_length"):
+            if options[flag]:
+                recipe[flag] = True
         return services.job_create(
             task=options["task"], dataset_id=options["dataset"], method=options["method"], backend=options["backend"], recipe=recipe,
             continue_from_current=options["continue_from_current"], requested_by="command",
