@@ -48,8 +48,8 @@ def _rows(job: TrainingJob, split: str) -> list[dict[str, Any]]:
 
 
 class _Reporter:
-    """Writes progress to the job row at most every HEARTBEAT_EVERY seconds and answers whether
-    to stop (a cancel request in the row, or an interrupt in this process)."""
+    """Writes progress to the job row at most every HEARTBEAT_EVERY seconds (and at each logged
+    loss) and answers whether to stop (a cancel request in the row, or Ctrl-C in this process)."""
 
     def __init__(self, job: TrainingJob, progress: Progress | None) -> None:
         self.job, self.progress = job, progress
@@ -82,9 +82,11 @@ class _Reporter:
             step=self.job.step, total_steps=self.job.total_steps, eta_seconds=self.job.eta_seconds, loss_curve=self.curve,
             eval_loss=evals[-1] if evals else None, heartbeat_at=timezone.now(),
         )  # fmt: skip
-        self.cancel = TrainingJob.objects.filter(pk=self.job.pk, cancel_requested=True).exists()
 
     def should_stop(self) -> bool:
+        """Asked after every step: one indexed look-up, so a cancel stops at the next step."""
+        if not self.interrupted and not self.cancel:
+            self.cancel = TrainingJob.objects.filter(pk=self.job.pk, cancel_requested=True).exists()
         return self.cancel or self.interrupted
 
 

@@ -76,3 +76,33 @@ def test_a_killed_job_resumes_from_its_checkpoint_and_matches_an_uninterrupted_r
     assert expected.keys() == resumed.keys()
     worst = max((expected[name] - resumed[name]).abs().max().item() for name in expected)
     assert worst < 1e-4, worst
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_ctrl_c_in_the_train_command_stops_cleanly_with_a_resumable_checkpoint(training_settings):
+    dataset = sft_dataset(count=64)
+    env = {
+        **os.environ, "DATABASE_URL": _database_url(), "DEBUG": "true", "BASE_MODEL": str(training_settings.BASE_MODEL),
+        "ARTIFACTS_DIR": str(training_settings.ARTIFACTS_DIR), "HF_HUB_OFFLINE": "1",
+    }  # fmt: skip
+    args = ["--task", "commands", "--dataset", str(dataset.pk), "--epochs", "4", "--batch-size", "8"]
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "train", *args], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not TrainingJob.objects.filter(step__gte=3).exists():
+            time.sleep(0.1)
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0
+    job = TrainingJob.objects.get()
+    assert job.status == "cancelled"
+    assert f"resume with: manage.py train --resume {job.pk}" in output
+    assert job.resumable
+    assert job.checkpoint.endswith(f"checkpoint-{job.step}")
+    assert job.step < job.total_steps
