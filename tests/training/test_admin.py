@@ -42,7 +42,7 @@ def test_start_cancel_and_resume_from_the_admin(staff, training_settings, django
     staff.post("/admin/training/trainingjob/", {"action": "cancel", "_selected_action": [job.pk]})
     job.refresh_from_db()
     assert job.status == "cancelled"
-    TrainingJob.objects.filter(pk=job.pk).update(checkpoint="/tmp/x/checkpoint-5")
+    TrainingJob.objects.filter(pk=job.pk).update(checkpoint=str(training_settings.ARTIFACTS_DIR / "checkpoint-5"))
     staff.post("/admin/training/trainingjob/", {"action": "resume", "_selected_action": [job.pk]})
     job.refresh_from_db()
     assert job.status == "queued"
