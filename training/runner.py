@@ -62,6 +62,8 @@ class _Reporter:
     def on_log(self, record: dict[str, Any]) -> None:
         clean = {k: round(v, 6) if isinstance(v, float) else v for k, v in record.items() if isinstance(v, int | float)}
         self.curve.append(clean)
+        line = " ".join(f"{k}={v}" for k, v in clean.items())
+        self.job.log_tail = (self.job.log_tail + f"{timezone.now():%H:%M:%S} {line}\n")[-4000:]
         self.write(force=True)
 
     def on_step(self, step: int, total: int) -> None:
@@ -80,7 +82,7 @@ class _Reporter:
         evals = [r["eval_loss"] for r in self.curve if "eval_loss" in r]
         TrainingJob.objects.filter(pk=self.job.pk).update(
             step=self.job.step, total_steps=self.job.total_steps, eta_seconds=self.job.eta_seconds, loss_curve=self.curve,
-            eval_loss=evals[-1] if evals else None, heartbeat_at=timezone.now(),
+            eval_loss=evals[-1] if evals else None, heartbeat_at=timezone.now(), log_tail=self.job.log_tail,
         )  # fmt: skip
 
     def should_stop(self) -> bool:
@@ -156,7 +158,7 @@ def job_execute(*, job_id: int, progress: Progress | None = None, reporter_hook:
             job,
             status=TrainingJob.Status.CANCELLED,
             checkpoint=str(result.last_checkpoint or ""),
-            log_tail=f"stopped at step {job.step}: {why}",
+            log_tail=(job.log_tail + f"stopped at step {job.step}: {why}\n")[-4000:],
         )
     meta = _meta(job, result.metrics)
     (result.adapter_dir / "training_meta.json").write_text(json.dumps(meta, indent=2))

@@ -96,8 +96,9 @@ def _common_args(spec: TrainSpec, has_eval: bool) -> dict[str, Any]:
         "bf16": on_gpu and torch.cuda.is_bf16_supported(),
         "gradient_checkpointing": False,
         "dataloader_num_workers": 0,
-        "train_sampling_strategy": "group_by_length" if recipe.group_by_length else "random",
         "max_length": recipe.max_length,
+        # (KTO keeps its own "sequential" order: its KL term is precomputed per position)
+        **({"train_sampling_strategy": "group_by_length"} if recipe.group_by_length and spec.method != "kto" else {}),
     }
 
 
