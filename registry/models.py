@@ -1,3 +1,80 @@
+"""Model versions with their lineage, the champion of each task, and the audit of every change."""
+
 from __future__ import annotations
 
-# Models arrive with the issue that builds this app (see ../shared/ARCHITECTURE.md).
+from django.db import models
+
+from curation.models import Dataset
+from training.models import TrainingJob
+
+
+class ModelVersion(models.Model):
+    class Status(models.TextChoices):
+        CANDIDATE = "candidate"
+        APPROVED = "approved"
+        ACTIVE = "active"
+        RETIRED = "retired"
+        REJECTED = "rejected"
+        ROLLED_BACK = "rolled_back"
+
+    task = models.SlugField(max_length=64, db_index=False)
+    name = models.CharField(max_length=200, unique=True, help_text="{base}-{task}-v{n}")
+    number = models.PositiveIntegerField(help_text="n: counted per task and base model; 0 is the plain base.")
+    base_model = models.CharField(max_length=300)
+    adapter_path = models.CharField(max_length=500, blank=True, help_text="Empty for the plain base model.")
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="children")
+    training_job = models.OneToOneField(TrainingJob, null=True, blank=True, on_delete=models.PROTECT, related_name="model_version")
+    dataset = models.ForeignKey(Dataset, null=True, blank=True, on_delete=models.PROTECT, related_name="model_versions")
+    metrics = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.CANDIDATE)
+    tainted = models.BooleanField(default=False)
+    tainted_reason = models.TextField(blank=True)
+    approved_by = models.CharField(max_length=150, blank=True)
+    approved_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["task", "-number"]
+        constraints = [models.UniqueConstraint(fields=["task", "base_model", "number"], name="version_number_unique")]
+        indexes = [models.Index(fields=["task", "status"], name="version_task_status")]
+
+    def __str__(self) -> str:
+        return self.name + (" (tainted)" if self.tainted else "")
+
+
+class ActiveModel(models.Model):
+    """The champion of a task: one row per task (a unique constraint makes two impossible)."""
+
+    task = models.SlugField(max_length=64, unique=True)
+    version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="+")
+    revision = models.PositiveBigIntegerField(default=0, help_text="Bumped on every change; serving processes compare it per request.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.task}: {self.version.name}"
+
+
+class LifecycleEvent(models.Model):
+    class Action(models.TextChoices):
+        REGISTER = "register"
+        APPROVE = "approve"
+        REJECT = "reject"
+        PROMOTE = "promote"
+        ROLLBACK = "rollback"
+        RETIRE = "retire"
+        TAINT = "taint"
+
+    task = models.SlugField(max_length=64, db_index=False)
+    action = models.CharField(max_length=10, choices=Action.choices)
+    actor = models.CharField(max_length=150)
+    reason = models.TextField(blank=True)
+    from_version = models.ForeignKey(ModelVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    to_version = models.ForeignKey(ModelVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["task", "-created_at"], name="event_task_created")]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.to_version or self.from_version} by {self.actor}"

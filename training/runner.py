@@ -25,6 +25,7 @@ from .backends import BackendError, Hooks, TrainSpec, select
 from .backends.trl_backend import last_checkpoint
 from .models import TrainingJob
 from .recipes import Recipe
+from .signals import job_succeeded
 
 logger = logging.getLogger(__name__)
 HEARTBEAT_EVERY = 2.0  # seconds between writes of progress to the row
@@ -162,7 +163,9 @@ def job_execute(*, job_id: int, progress: Progress | None = None, reporter_hook:
         )
     meta = _meta(job, result.metrics)
     (result.adapter_dir / "training_meta.json").write_text(json.dumps(meta, indent=2))
-    return _finish(
+    job = _finish(
         job, status=TrainingJob.Status.SUCCEEDED, adapter_path=str(result.adapter_dir), metrics=result.metrics,
         eval_loss=result.metrics.get("eval_loss"), checkpoint=str(result.last_checkpoint or ""), step=job.step,
     )  # fmt: skip
+    job_succeeded.send(sender=TrainingJob, job=job)
+    return job
