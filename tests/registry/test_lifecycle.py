@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import threading
+from itertools import pairwise
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -143,7 +144,7 @@ def test_50_concurrent_promotions_leave_one_champion_and_a_consistent_history():
     assert ModelVersion.objects.filter(task="race", status="active").get() == champion.version
     promotions = list(LifecycleEvent.objects.filter(task="race", action="promote").order_by("id"))
     assert len(promotions) == 51
-    for earlier, later in zip(promotions, promotions[1:], strict=False):
+    for earlier, later in pairwise(promotions):
         assert later.from_version_id == earlier.to_version_id, "each promotion replaced the one before it"
     assert promotions[-1].to_version == champion.version
     assert champion.revision == 51
