@@ -18,4 +18,5 @@ urlpatterns = [
     path("api/v1/", include("interactions.urls")),
     path("api/v1/", include("curation.urls")),
     path("api/v1/", include("training.urls")),
+    path("api/v1/", include("registry.urls")),
 ]

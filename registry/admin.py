@@ -1,0 +1,146 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+
+from . import services
+from .models import ActiveModel, LifecycleEvent, ModelVersion
+
+
+def _confirm(model_admin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Any], title: str, action: str) -> str | HttpResponse:
+    """The reason from the confirmation page, or the page itself until it is submitted."""
+    if "confirm_submit" in request.POST and request.POST.get("reason", "").strip():
+        return request.POST["reason"].strip()
+    context = {**model_admin.admin_site.each_context(request), "title": title, "objects": queryset, "action_name": action,
+               "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME), "opts": model_admin.model._meta}  # fmt: skip
+    return TemplateResponse(request, "admin/registry/confirm_action.html", context)
+
+
+def _lifecycle_action(name: str, title: str, service: Callable[..., Any]) -> Callable[..., HttpResponse | None]:
+    def action(model_admin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> HttpResponse | None:
+        reason = _confirm(model_admin, request, queryset, title, name)
+        if not isinstance(reason, str):
+            return reason
+        for version in queryset:
+            try:
+                service(version=version, actor=f"admin:{request.user.get_username()}", reason=reason)
+                model_admin.message_user(request, f"{title}: {version.name}", messages.SUCCESS)
+            except services.RegistryError as exc:
+                model_admin.message_user(request, exc.one_line(), messages.ERROR)
+        return None
+
+    action.__name__ = name
+    return admin.action(description=title)(action)
+
+
+@admin.register(ModelVersion)
+class ModelVersionAdmin(admin.ModelAdmin):
+    list_display = ["name", "task", "status", "tainted", "eval_loss", "training_job", "dataset", "created_at"]
+    list_filter = ["task", "status", "tainted"]
+    search_fields = ["name"]
+    readonly_fields = [f.name for f in ModelVersion._meta.fields]
+    list_select_related = ["training_job", "dataset"]
+    actions = [
+        _lifecycle_action("approve", "Approve", services.version_approve),
+        _lifecycle_action("reject", "Reject", services.version_reject),
+        _lifecycle_action("promote", "Promote to champion", services.version_promote),
+        _lifecycle_action("retire", "Retire", services.version_retire),
+        "compare",
+    ]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # versions come from training jobs
+
+    @admin.display(description="eval loss")
+    def eval_loss(self, obj: ModelVersion) -> Any:
+        return obj.metrics.get("eval_loss", "-")
+
+    @admin.action(description="Compare two versions")
+    def compare(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> HttpResponse | None:
+        if queryset.count() != 2:
+            self.message_user(request, "Select exactly two versions to compare.", messages.WARNING)
+            return None
+        first, second = queryset.order_by("created_at")
+        table = services.versions_compare(first=first, second=second)
+        lines = [f"{name}: {row[first.name]} → {row[second.name]} ({row['change_percent']}%)" for name, row in table["metrics"].items()]
+        self.message_user(request, f"{first.name} vs {second.name}: " + "; ".join(lines), messages.INFO)
+        return None
+
+    def get_urls(self) -> list[Any]:
+        return [path("genealogy/", self.admin_site.admin_view(self.genealogy), name="registry_genealogy"), *super().get_urls()]
+
+    def genealogy(self, request: HttpRequest) -> HttpResponse:
+        """Every task's versions as a tree (parents above children), champion starred."""
+        active = set(ActiveModel.objects.values_list("version_id", flat=True))
+        versions = list(ModelVersion.objects.order_by("task", "number"))
+        children: dict[int | None, list[ModelVersion]] = {}
+        for version in versions:
+            children.setdefault(version.parent_id, []).append(version)
+        tasks: dict[str, list[dict[str, Any]]] = {}
+
+        def walk(version: ModelVersion, depth: int) -> None:
+            url = reverse("admin:registry_modelversion_change", args=[version.pk])
+            tasks.setdefault(version.task, []).append(
+                {
+                    "version": version,
+                    "depth": depth * 1.5,
+                    "active": version.pk in active,
+                    "url": url,
+                    "eval_loss": version.metrics.get("eval_loss"),
+                }
+            )
+            for child in children.get(version.pk, []):
+                walk(child, depth + 1)
+
+        for root in children.get(None, []):
+            walk(root, 0)
+        context = {**self.admin_site.each_context(request), "title": "Model genealogy", "tasks": sorted(tasks.items())}
+        return TemplateResponse(request, "admin/registry/genealogy.html", context)
+
+
+@admin.register(ActiveModel)
+class ActiveModelAdmin(admin.ModelAdmin):
+    list_display = ["task", "version", "revision", "updated_at"]
+    readonly_fields = ["task", "version", "revision", "updated_at"]
+    actions = ["rollback"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.action(description="Roll back to the previous champion")
+    def rollback(self, request: HttpRequest, queryset: QuerySet[ActiveModel]) -> HttpResponse | None:
+        reason = _confirm(self, request, queryset, "Roll back to the previous champion", "rollback")
+        if not isinstance(reason, str):
+            return reason
+        for row in queryset:
+            try:
+                version = services.version_rollback(task=row.task, actor=f"admin:{request.user.get_username()}", reason=reason)
+                self.message_user(request, f"{row.task} rolled back to {version.name}", messages.SUCCESS)
+            except services.RegistryError as exc:
+                self.message_user(request, exc.one_line(), messages.ERROR)
+        return None
+
+
+@admin.register(LifecycleEvent)
+class LifecycleEventAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "task", "action", "from_version", "to_version", "actor", "reason"]
+    list_filter = ["task", "action"]
+    list_select_related = ["from_version", "to_version"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
