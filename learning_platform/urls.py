@@ -5,6 +5,8 @@ from django.http import HttpRequest, JsonResponse
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from registry.serving_apis import ChatCompletionsApi
+
 
 def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok"})
@@ -19,4 +21,5 @@ urlpatterns = [
     path("api/v1/", include("curation.urls")),
     path("api/v1/", include("training.urls")),
     path("api/v1/", include("registry.urls")),
+    path("v1/chat/completions", ChatCompletionsApi.as_view(), name="chat-completions"),
 ]

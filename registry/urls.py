@@ -2,9 +2,10 @@ from __future__ import annotations
 
 from django.urls import path
 
-from . import apis
+from . import apis, serving_apis
 
 urlpatterns = [
+    path("generate", serving_apis.GenerateApi.as_view(), name="generate"),
     path("models", apis.VersionListApi.as_view(), name="models"),
     path("models/active", apis.ActiveApi.as_view(), name="models-active"),
     path("models/compare", apis.CompareApi.as_view(), name="models-compare"),

@@ -1,0 +1,52 @@
+"""Serving: the champion of a task answers. The local backend keeps one base model per process
+and switches LoRA adapters per request (hot swap); heavy imports live in local.py only."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass, field
+
+from django.conf import settings
+
+from ..models import ActiveModel, ModelVersion
+from ..services import RegistryError, version_base, version_promote
+
+
+@dataclass
+class Generation:
+    version: str
+    texts: list[str]
+    prompt_tokens: int
+    completion_tokens: list[int] = field(default_factory=list)
+    latency_ms: int = 0
+
+
+def champion(task: str) -> ModelVersion:
+    """The version serving `task` now (one indexed query per request: a promotion or rollback
+    reaches every process with its next request). A task without one starts on its base (v0)."""
+    row = ActiveModel.objects.select_related("version").filter(task=task).first()
+    if row is not None:
+        return row.version
+    from training.base_models import resolve_base_model
+
+    base = version_base(task=task, base_model=resolve_base_model())
+    with contextlib.suppress(RegistryError):  # another request made it champion first
+        version_promote(version=base, actor="system", reason="first request: the base model serves until a version is promoted")
+    return ActiveModel.objects.select_related("version").get(task=task).version
+
+
+def resolve(model: str) -> ModelVersion:
+    """OpenAI's `model` field: a task name (its champion) or a version name."""
+    version = ModelVersion.objects.filter(name=model).first()
+    return version if version is not None else champion(model)
+
+
+def generate(*, version: ModelVersion, messages: list[dict[str, str]], max_tokens: int, temperature: float, n: int) -> Generation:
+    start = time.perf_counter()
+    if settings.SERVING_BACKEND != "local":
+        raise RegistryError(f"Serving backend {settings.SERVING_BACKEND!r} is not available.", code="conflict")
+    from .local import backend
+
+    texts, prompt_tokens, completion_tokens = backend().generate(version, messages, max_tokens=max_tokens, temperature=temperature, n=n)
+    return Generation(version.name, texts, prompt_tokens, completion_tokens, int((time.perf_counter() - start) * 1000))

@@ -1,0 +1,109 @@
+"""Serving on the tiny model: generate, OpenAI-compatible chat completions (with the official
+client against a live server), logging, candidates, and a hot swap under a loop of requests."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from interactions.models import Candidate, Interaction
+from registry import services
+from registry.models import ModelVersion
+from tests.training.conftest import sft_dataset
+from training import runner
+from training import services as training
+
+pytestmark = [pytest.mark.django_db, pytest.mark.slow]
+
+
+def test_generate_answers_with_the_champion_and_logs_the_interaction(training_settings, make_api):
+    api = make_api(scopes=("ingest",))
+    response = api.post(
+        "/api/v1/generate",
+        {"task": "commands", "input_text": "create file 3", "max_tokens": 8, "n": 2, "temperature": 0.7, "user_id": "u1"},
+    )
+    assert response.status_code == 200, response.json()
+    body = response.json()
+    assert body["version"] == "tiny-llama-commands-v0"
+    assert len(body["texts"]) == 2
+    interaction = Interaction.objects.get(pk=body["interaction_id"])
+    assert (interaction.model_version, interaction.task) == ("tiny-llama-commands-v0", "commands")
+    assert interaction.tokens_input == body["usage"]["prompt_tokens"]
+    assert Candidate.objects.filter(interaction=interaction).count() == 2
+    assert api.post("/api/v1/generate", {"task": "commands"}).status_code == 400
+    assert api.post("/api/v1/generate", {"task": "commands", "input_text": "x", "max_tokens": 100000}).status_code == 400
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_openai_client_talks_to_chat_completions(training_settings, live_server, make_api):
+    from openai import OpenAI
+
+    api = make_api(scopes=("ingest",))
+    key = api.client_obj.raw_key
+    client = OpenAI(base_url=f"{live_server.url}/v1", api_key=key)
+    completion = client.chat.completions.create(
+        model="commands", messages=[{"role": "user", "content": "open task 4"}], max_tokens=6, temperature=0
+    )
+    assert completion.model == "tiny-llama-commands-v0"
+    assert completion.choices[0].message.role == "assistant"
+    assert completion.usage.total_tokens == completion.usage.prompt_tokens + completion.usage.completion_tokens
+    interaction_id = completion.model_extra["interaction_id"]
+    assert Interaction.objects.get(pk=interaction_id).output_text == completion.choices[0].message.content
+    chunks = list(client.chat.completions.create(model="commands", messages=[{"role": "user", "content": "hi"}], max_tokens=6, stream=True))
+    streamed = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert chunks[-1].choices[0].finish_reason == "stop"
+    assert Interaction.objects.get(pk=chunks[0].model_extra["interaction_id"]).output_text == streamed
+    several = client.chat.completions.create(
+        model="tiny-llama-commands-v0", messages=[{"role": "user", "content": "hi"}], max_tokens=4, n=3, temperature=1
+    )
+    assert len(several.choices) == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_promotion_swaps_the_adapter_under_a_loop_of_requests_without_failures(training_settings, make_api):
+    sft_dataset(count=24)
+    job = runner.job_execute(job_id=training.job_create(task="commands", recipe={"epochs": 1}).pk)
+    trained = ModelVersion.objects.get(training_job=job)
+    api = make_api(scopes=("ingest",))
+    first = api.post("/api/v1/generate", {"task": "commands", "input_text": "create file 1", "max_tokens": 4}).json()
+    assert first["version"] == "tiny-llama-commands-v0"
+    services.version_approve(version=trained, actor="test")
+    answers, failures, stop, progress = [], [], threading.Event(), threading.Condition()
+
+    def wait_for_answers(count: int) -> None:
+        with progress:
+            assert progress.wait_for(lambda: len(answers) >= count or failures, timeout=60)
+
+    def loop() -> None:
+        from django.db import connection
+        from rest_framework.test import APIClient
+
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {api.client_obj.raw_key}")
+        try:
+            while not stop.is_set():
+                response = client.post(
+                    "/api/v1/generate", {"task": "commands", "input_text": "delete note 5", "max_tokens": 4}, format="json"
+                )
+                with progress:
+                    (answers if response.status_code == 200 else failures).append(response.json())
+                    progress.notify_all()
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=loop)
+    thread.start()
+    wait_for_answers(3)
+    services.version_promote(version=trained, actor="test")
+    wait_for_answers(len(answers) + 3)
+    services.version_rollback(task="commands", actor="test")
+    wait_for_answers(len(answers) + 2)  # requests started after the rollback
+    stop.set()
+    thread.join(60)
+    assert failures == []
+    versions = [a["version"] for a in answers]
+    assert set(versions) == {"tiny-llama-commands-v0", trained.name}
+    for answer in answers:
+        assert Interaction.objects.get(pk=answer["interaction_id"]).model_version == answer["version"]
+    assert versions[-1] == "tiny-llama-commands-v0", "the rollback reached the serving process"
