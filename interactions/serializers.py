@@ -16,7 +16,7 @@ from .models import Candidate, ErasureRequest, Feedback, Interaction, Subject
 
 class MessageSerializer(serializers.Serializer):
     role = serializers.ChoiceField(choices=sorted(payloads.ROLES))
-    content = serializers.CharField(allow_blank=True)
+    content = serializers.CharField(allow_blank=True, trim_whitespace=False)
 
 
 class CandidateInputSerializer(serializers.Serializer):

@@ -19,13 +19,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from interactions import services as interactions
+from interactions.serializers import MessageSerializer
 
 from . import serving
-
-
-class MessageSerializer(serializers.Serializer):
-    role = serializers.ChoiceField(choices=["system", "user", "assistant", "tool"])
-    content = serializers.CharField(allow_blank=True, trim_whitespace=False)
 
 
 class GenerateInputSerializer(serializers.Serializer):
