@@ -214,7 +214,20 @@ API_THROTTLE_RATE = _read("API_THROTTLE_RATE", _rate, "")
 CLIENT_CONTEXT_RETENTION_DAYS = _read("CLIENT_CONTEXT_RETENTION_DAYS", _positive_int, 30)
 CURATION_WORKERS = _read("CURATION_WORKERS", _positive_int, 2)
 BASE_MODEL = _read("BASE_MODEL", str, "")
-SERVING_BACKEND = _read("SERVING_BACKEND", str, "local")
+
+
+def _backend(value: str) -> str:
+    if value not in ("local", "remote"):
+        raise ValueError("expected local or remote")
+    return value
+
+
+SERVING_BACKEND = _read("SERVING_BACKEND", _backend, "local")
+SERVING_REMOTE_URL = _read("SERVING_REMOTE_URL", str, "")
+SERVING_REMOTE_API_KEY = _read("SERVING_REMOTE_API_KEY", str, "")
+SERVING_REMOTE_TIMEOUT = _read("SERVING_REMOTE_TIMEOUT", _positive_int, 60)
+if SERVING_BACKEND == "remote" and not SERVING_REMOTE_URL:
+    raise ImproperlyConfigured("SERVING_REMOTE_URL must be set when SERVING_BACKEND is remote")
 SERVING_MAX_ADAPTERS = _read("SERVING_MAX_ADAPTERS", _positive_int, 8)
 SERVING_MAX_TOKENS = _read("SERVING_MAX_TOKENS", _positive_int, 512)
 TRAINING_HEARTBEAT_TIMEOUT = _read("TRAINING_HEARTBEAT_TIMEOUT", _positive_int, 300)

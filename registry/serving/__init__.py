@@ -44,9 +44,12 @@ def resolve(model: str) -> ModelVersion:
 
 def generate(*, version: ModelVersion, messages: list[dict[str, str]], max_tokens: int, temperature: float, n: int) -> Generation:
     start = time.perf_counter()
-    if settings.SERVING_BACKEND != "local":
-        raise RegistryError(f"Serving backend {settings.SERVING_BACKEND!r} is not available.", code="conflict")
-    from .local import backend
+    if settings.SERVING_BACKEND == "remote":
+        from . import remote
 
-    texts, prompt_tokens, completion_tokens = backend().generate(version, messages, max_tokens=max_tokens, temperature=temperature, n=n)
+        texts, prompt_tokens, completion_tokens = remote.generate(version, messages, max_tokens=max_tokens, temperature=temperature, n=n)
+    else:
+        from .local import backend
+
+        texts, prompt_tokens, completion_tokens = backend().generate(version, messages, max_tokens=max_tokens, temperature=temperature, n=n)
     return Generation(version.name, texts, prompt_tokens, completion_tokens, int((time.perf_counter() - start) * 1000))

@@ -107,3 +107,41 @@ def test_a_promotion_swaps_the_adapter_under_a_loop_of_requests_without_failures
     for answer in answers:
         assert Interaction.objects.get(pk=answer["interaction_id"]).model_version == answer["version"]
     assert versions[-1] == "tiny-llama-commands-v0", "the rollback reached the serving process"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_remote_backend_serves_through_another_platform_over_http(training_settings, make_api, settings):
+    """This platform's own /v1/chat/completions, started as a live server in another process,
+    stands in for vLLM."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from tests.test_run_platform import ROOT, _database_url, _free_port, _healthy, _wait_for
+
+    api = make_api(scopes=("ingest",))
+    port = _free_port()
+    env = {**os.environ, "DATABASE_URL": _database_url(), "DEBUG": "true", "BASE_MODEL": str(training_settings.BASE_MODEL),
+           "ARTIFACTS_DIR": str(training_settings.ARTIFACTS_DIR), "HF_HUB_OFFLINE": "1", "SERVING_BACKEND": "local"}  # fmt: skip
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "learning_platform.wsgi", "-b", f"127.0.0.1:{port}", "-w", "1"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    try:
+        assert _wait_for(lambda: _healthy(port), 30)
+        settings.SERVING_BACKEND, settings.SERVING_REMOTE_URL = "remote", f"http://127.0.0.1:{port}/v1"
+        settings.SERVING_REMOTE_API_KEY = api.client_obj.raw_key
+        body = api.post(
+            "/api/v1/generate", {"task": "commands", "input_text": "share event 2", "max_tokens": 5, "n": 2, "temperature": 1}
+        ).json()
+        assert body["version"] == "tiny-llama-commands-v0"
+        assert len(body["texts"]) == 2
+        assert Interaction.objects.filter(model_version="tiny-llama-commands-v0").count() == 2, "logged here and by the serving platform"
+        settings.SERVING_REMOTE_URL = f"http://127.0.0.1:{_free_port()}/v1"
+        unreachable = api.post("/api/v1/generate", {"task": "commands", "input_text": "x", "max_tokens": 2})
+        assert unreachable.status_code == 409
+        assert "unreachable" in unreachable.json()["detail"]
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(10)
