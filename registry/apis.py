@@ -137,3 +137,17 @@ class EventListApi(APIView):
         if request.query_params.get("task"):
             events = events.filter(task=request.query_params["task"])
         return Response(EventSerializer(events[:500], many=True).data)
+
+
+class PerformanceApi(APIView):
+    required_scopes = {"GET": "admin"}
+
+    @extend_schema(
+        parameters=[OpenApiParameter("task", str)],
+        responses=OpenApiTypes.OBJECT,
+        summary="Performance per served version, most trusted first",
+    )
+    def get(self, request: Request) -> Response:
+        from .stats import performance
+
+        return Response(performance(task=request.query_params.get("task", "")))

@@ -10,6 +10,7 @@ urlpatterns = [
     path("models/active", apis.ActiveApi.as_view(), name="models-active"),
     path("models/compare", apis.CompareApi.as_view(), name="models-compare"),
     path("models/events", apis.EventListApi.as_view(), name="models-events"),
+    path("models/performance", apis.PerformanceApi.as_view(), name="models-performance"),
     path("models/rollback/<slug:task>", apis.RollbackApi.as_view(), name="models-rollback"),
     path("models/<str:name>", apis.VersionDetailApi.as_view(), name="model"),
     path("models/<str:name>/<str:action>", apis.VersionActionApi.as_view(), name="model-action"),
