@@ -230,6 +230,10 @@ if SERVING_BACKEND == "remote" and not SERVING_REMOTE_URL:
     raise ImproperlyConfigured("SERVING_REMOTE_URL must be set when SERVING_BACKEND is remote")
 SERVING_MAX_ADAPTERS = _read("SERVING_MAX_ADAPTERS", _positive_int, 8)
 SERVING_MAX_TOKENS = _read("SERVING_MAX_TOKENS", _positive_int, 512)
+WEBHOOK_URLS = _read("WEBHOOK_URLS", _list, [])
+WEBHOOK_TIMEOUT = _read("WEBHOOK_TIMEOUT", _positive_int, 5)
+WEBHOOK_RETRIES = _read("WEBHOOK_RETRIES", _positive_int, 3)
+WEBHOOK_BACKOFF_SECONDS = _read("WEBHOOK_BACKOFF_SECONDS", float, 2.0)
 TRAINING_HEARTBEAT_TIMEOUT = _read("TRAINING_HEARTBEAT_TIMEOUT", _positive_int, 300)
 ARTIFACTS_DIR = Path(_read("ARTIFACTS_DIR", str, str(VAR_DIR / "artifacts")))
 

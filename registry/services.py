@@ -10,8 +10,10 @@ import re
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Max
+from django_q.tasks import async_task
 
 from curation.models import Dataset, DatasetItem
 from learning_platform.errors import DomainError
@@ -41,7 +43,12 @@ def _event(
     from_version: ModelVersion | None = None,
     to_version: ModelVersion | None = None,
 ) -> None:
-    LifecycleEvent.objects.create(task=task, action=action, actor=actor, reason=reason, from_version=from_version, to_version=to_version)
+    event = LifecycleEvent.objects.create(
+        task=task, action=action, actor=actor, reason=reason, from_version=from_version, to_version=to_version
+    )
+    if settings.WEBHOOK_URLS:
+        # after the commit, on the queue, and robust: a failing webhook never undoes or blocks a change
+        transaction.on_commit(lambda: async_task("registry.tasks.send_webhooks", event.pk), robust=True)
 
 
 def _create(task: str, base_model: str, *, number: int | None, **fields: Any) -> ModelVersion:

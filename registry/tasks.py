@@ -1,0 +1,51 @@
+"""django-q2 entry points of the registry."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import urllib.error
+import urllib.request
+
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+
+from .models import LifecycleEvent
+
+logger = logging.getLogger(__name__)
+
+
+def event_payload(event: LifecycleEvent) -> dict[str, object]:
+    return {
+        "id": event.pk, "task": event.task, "action": event.action, "actor": event.actor, "reason": event.reason,
+        "from_version": event.from_version.name if event.from_version else None,
+        "to_version": event.to_version.name if event.to_version else None, "created_at": event.created_at,
+    }  # fmt: skip
+
+
+def _post(url: str, body: bytes) -> None:
+    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"}, method="POST")  # noqa: S310
+    with urllib.request.urlopen(request, timeout=settings.WEBHOOK_TIMEOUT) as response:  # noqa: S310  (operator-configured URL)
+        response.read()
+
+
+def send_webhooks(event_id: int) -> str:
+    """POST the event to every WEBHOOK_URLS entry, retrying each up to WEBHOOK_RETRIES times with
+    exponential backoff. Runs on the task queue, after the change committed: never blocks it."""
+    event = LifecycleEvent.objects.select_related("from_version", "to_version").get(pk=event_id)
+    body = json.dumps({"event": event_payload(event)}, cls=DjangoJSONEncoder).encode()
+    report = []
+    for url in settings.WEBHOOK_URLS:
+        for attempt in range(1, settings.WEBHOOK_RETRIES + 1):
+            try:
+                _post(url, body)
+                report.append(f"{url}: delivered (attempt {attempt})")
+                break
+            except (urllib.error.URLError, TimeoutError, OSError) as exc:
+                logger.warning("webhook %s for event %s failed (attempt %s): %s", url, event_id, attempt, exc)
+                if attempt == settings.WEBHOOK_RETRIES:
+                    report.append(f"{url}: failed after {attempt} attempts ({exc})")
+                else:
+                    time.sleep(settings.WEBHOOK_BACKOFF_SECONDS * 2 ** (attempt - 1))
+    return "; ".join(report)
