@@ -10,7 +10,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
 from . import services
-from .models import ActiveModel, LifecycleEvent, ModelVersion
+from .models import ActiveModel, LifecycleEvent, ModelVersion, ServingRoute
 
 
 def _confirm(model_admin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Any], title: str, action: str) -> str | HttpResponse:
@@ -144,3 +144,10 @@ class LifecycleEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+@admin.register(ServingRoute)
+class ServingRouteAdmin(admin.ModelAdmin):
+    list_display = ["task", "version", "capabilities", "priority", "enabled"]
+    list_filter = ["task", "enabled"]
+    raw_id_fields = ["version"]

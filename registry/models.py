@@ -78,3 +78,22 @@ class LifecycleEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} {self.to_version or self.from_version} by {self.actor}"
+
+
+class ServingRoute(models.Model):
+    """A version a task may route to, with what it is good at and how much to prefer it."""
+
+    task = models.SlugField(max_length=64, db_index=False)
+    version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="routes")
+    capabilities = models.JSONField(default=list, blank=True, help_text='What it is good at, e.g. ["code", "translation"].')
+    priority = models.PositiveSmallIntegerField(default=1, help_text="1 (low) to 4 (high).")
+    enabled = models.BooleanField(default=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["task", "version"], name="route_unique"),
+            models.CheckConstraint(condition=models.Q(priority__gte=1, priority__lte=4), name="route_priority_1_to_4"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.task} → {self.version.name} (priority {self.priority})"

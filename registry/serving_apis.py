@@ -32,6 +32,9 @@ class GenerateInputSerializer(serializers.Serializer):
     temperature = serializers.FloatField(min_value=0, max_value=2, default=0)
     n = serializers.IntegerField(min_value=1, max_value=8, default=1)
     user_id = serializers.CharField(required=False, max_length=256)
+    capabilities = serializers.ListField(
+        child=serializers.CharField(), required=False, default=list, help_text="What the request needs; the router weighs it"
+    )
 
     def validate(self, data: dict[str, Any]) -> dict[str, Any]:
         if not data.get("messages") and not data.get("input_text"):
@@ -76,7 +79,7 @@ class GenerateApi(APIView):
         data = GenerateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
-        version = serving.champion(values["task"])
+        version = serving.route(values["task"], values["capabilities"])
         result = serving.generate(
             version=version, messages=values["messages"], max_tokens=values["max_tokens"], temperature=values["temperature"], n=values["n"]
         )

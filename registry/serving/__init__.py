@@ -36,6 +36,34 @@ def champion(task: str) -> ModelVersion:
     return ActiveModel.objects.select_related("version").get(task=task).version
 
 
+def route(task: str, capabilities: list[str] | None = None) -> ModelVersion:
+    """The version for a request: the router's pick among the task's enabled routes (see
+    registry/routing.py), or the champion when the task has no routes."""
+    from .. import routing
+    from ..models import ServingRoute
+    from ..stats import performance
+
+    routes = list(
+        ServingRoute.objects.filter(task=task, enabled=True, version__tainted=False)
+        .select_related("version")
+        .order_by("version__created_at")
+    )
+    if not routes:
+        return champion(task)
+    stats = {row["version"]: row for row in performance(task=task)}
+    candidates = []
+    for r in routes:
+        row = stats.get(r.version.name, {})
+        candidates.append(
+            routing.Route(
+                version=r.version.name, capabilities=frozenset(r.capabilities), priority=r.priority, trust=row.get("trust", 0.0),
+                latency_p95_ms=row.get("latency_p95_ms"), error_rate=row.get("error_rate", 0.0),
+            )
+        )  # fmt: skip
+    chosen = routing.pick(candidates, frozenset(capabilities or ()))
+    return next(r.version for r in routes if chosen is not None and r.version.name == chosen.version)
+
+
 def resolve(model: str) -> ModelVersion:
     """OpenAI's `model` field: a task name (its champion) or a version name."""
     version = ModelVersion.objects.filter(name=model).first()
