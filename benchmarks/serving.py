@@ -167,8 +167,11 @@ def main() -> None:
     threads = [threading.Thread(target=load) for _ in range(2)]
     for thread in threads:
         thread.start()
-    for index in range(100):
+    for index in range(100):  # a swap, then at least one more answered request before the next swap
+        seen = len(answers) + len(failures)
         services.version_promote(version=versions[1 + index % 3] if index % 2 == 0 else versions[0], actor="bench")
+        while len(answers) + len(failures) <= seen:
+            time.sleep(0.001)
     stop.set()
     for thread in threads:
         thread.join()

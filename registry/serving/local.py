@@ -47,7 +47,8 @@ class LocalBackend:
                 evicted, _ = self.adapters.popitem(last=False)
                 self.model.delete_adapter(evicted)
         self.adapters.move_to_end(version.name)
-        self.model.set_adapter(version.name)
+        if self.model.active_adapter != version.name:
+            self.model.set_adapter(version.name)
         return version.name
 
     def generate(
