@@ -10,7 +10,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
 from . import services
-from .models import ActiveModel, LifecycleEvent, ModelVersion, ServingRoute
+from .models import ActiveModel, LifecycleEvent, ModelVersion, PromotionPolicy, ServingRoute
 
 
 def _confirm(model_admin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Any], title: str, action: str) -> str | HttpResponse:
@@ -151,3 +151,8 @@ class ServingRouteAdmin(admin.ModelAdmin):
     list_display = ["task", "version", "capabilities", "priority", "enabled"]
     list_filter = ["task", "enabled"]
     raw_id_fields = ["version"]
+
+
+@admin.register(PromotionPolicy)
+class PromotionPolicyAdmin(admin.ModelAdmin):
+    list_display = ["task", "auto_promote"]

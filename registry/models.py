@@ -97,3 +97,16 @@ class ServingRoute(models.Model):
 
     def __str__(self) -> str:
         return f"{self.task} → {self.version.name} (priority {self.priority})"
+
+
+class PromotionPolicy(models.Model):
+    """Per task: may a candidate be promoted without an approval? (Off by default.)"""
+
+    task = models.SlugField(max_length=64, unique=True)
+    auto_promote = models.BooleanField(default=False, help_text="Let candidates become champion without a staff approval.")
+
+    class Meta:
+        verbose_name_plural = "promotion policies"
+
+    def __str__(self) -> str:
+        return f"promotion policy of {self.task}"

@@ -19,7 +19,7 @@ from curation.models import Dataset, DatasetItem
 from learning_platform.errors import DomainError
 from training.models import TrainingJob
 
-from .models import ActiveModel, LifecycleEvent, ModelVersion
+from .models import ActiveModel, LifecycleEvent, ModelVersion, PromotionPolicy
 
 S = ModelVersion.Status
 A = LifecycleEvent.Action
@@ -166,12 +166,13 @@ def _make_active(task: str, version: ModelVersion, row: ActiveModel | None) -> M
 
 @transaction.atomic
 def version_promote(*, version: ModelVersion, actor: str, reason: str = "", allow_unapproved: bool = False) -> ModelVersion:
-    """Make `version` its task's champion. It must be approved (unless the task's policy allows
-    auto-promotion) and untainted; the previous champion goes back to approved."""
+    """Make `version` its task's champion. It must be approved (unless the task's PromotionPolicy
+    allows auto-promotion) and untainted; the previous champion goes back to approved."""
     row = _champion_row(version.task)
     version = _locked(version)
     _refuse_tainted(version, "promoted")
-    allowed = {S.APPROVED} | ({S.CANDIDATE} if allow_unapproved else set())
+    auto = allow_unapproved or PromotionPolicy.objects.filter(task=version.task, auto_promote=True).exists()
+    allowed = {S.APPROVED} | ({S.CANDIDATE} if auto else set())
     if version.status == S.ACTIVE:
         raise RegistryError(f"{version.name} is already the champion of {version.task!r}.", code="conflict")
     if version.status not in allowed:

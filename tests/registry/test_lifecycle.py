@@ -166,3 +166,13 @@ def test_promote_and_rollback_commands():
         call_command("promote", "nope")
     with pytest.raises(CommandError, match="has no champion"):
         call_command("rollback", "unknown-task")
+
+
+def test_a_task_policy_may_allow_promoting_candidates_without_approval():
+    from registry.models import PromotionPolicy
+
+    candidate = fake_version("auto", 1)
+    with pytest.raises(services.RegistryError, match="only an approved version"):
+        services.version_promote(version=candidate, actor="staff")
+    PromotionPolicy.objects.create(task="auto", auto_promote=True)
+    assert services.version_promote(version=candidate, actor="staff").status == "active"
