@@ -25,6 +25,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from benchmarks._common import tree_rss_kb  # noqa: E402
+
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/lp_bench_curation"
 ENV = {"DEBUG": "true", "DJANGO_SETTINGS_MODULE": "learning_platform.settings", "LOG_LEVEL": "WARNING"}
 
@@ -155,20 +158,6 @@ def naive(limit: int) -> float:
     return limit / (time.perf_counter() - start)
 
 
-def _tree_rss_kb(pid: int) -> int:
-    total, pending = 0, [pid]
-    while pending:
-        current = pending.pop()
-        try:
-            status = Path(f"/proc/{current}/status").read_text()
-            total += int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:")))
-            for task in Path(f"/proc/{current}/task").iterdir():
-                pending += [int(child) for child in (task / "children").read_text().split()]
-        except (OSError, StopIteration):
-            continue
-    return total
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -190,7 +179,7 @@ def main() -> None:
     )
     peak_kb = 0
     while process.poll() is None:  # RSS of the command and its worker processes together
-        peak_kb = max(peak_kb, _tree_rss_kb(process.pid))
+        peak_kb = max(peak_kb, tree_rss_kb(process.pid))
         time.sleep(0.2)
     wall = time.perf_counter() - start
     if process.returncode:

@@ -27,6 +27,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from benchmarks._common import tree_rss_kb  # noqa: E402
+
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/lp_bench_training"
 WORDS = [
     "the",
@@ -75,20 +78,6 @@ print(json.dumps({"train_runtime": result.metrics["train_runtime"], "train_loss"
 """
 
 
-def _tree_rss_kb(pid: int) -> int:
-    total, pending = 0, [pid]
-    while pending:
-        current = pending.pop()
-        try:
-            status = Path(f"/proc/{current}/status").read_text()
-            total += int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:")))
-            for task in Path(f"/proc/{current}/task").iterdir():
-                pending += [int(child) for child in (task / "children").read_text().split()]
-        except (OSError, StopIteration):
-            continue
-    return total
-
-
 def run_measured(command: list[str], env: dict[str, str]) -> tuple[str, float, float]:
     """stdout, wall seconds, peak RSS in MB (the process and its children)."""
     start = time.perf_counter()
@@ -96,7 +85,7 @@ def run_measured(command: list[str], env: dict[str, str]) -> tuple[str, float, f
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.DEVNULL, text=True)
         peak = 0
         while process.poll() is None:
-            peak = max(peak, _tree_rss_kb(process.pid))
+            peak = max(peak, tree_rss_kb(process.pid))
             time.sleep(0.1)
         out.seek(0)
         text = out.read()

@@ -8,6 +8,7 @@ from django.conf import settings
 from django.db import models
 
 from interactions.models import Interaction
+from learning_platform.jobs import JobStatus
 
 TIERS = ("gold", "silver", "bronze", "reject")
 
@@ -184,12 +185,7 @@ class DatasetItem(models.Model):
 
 
 class CurationRun(models.Model):
-    class Status(models.TextChoices):
-        QUEUED = "queued"
-        RUNNING = "running"
-        SUCCEEDED = "succeeded"
-        FAILED = "failed"
-        CANCELLED = "cancelled"
+    Status = JobStatus
 
     task = models.SlugField(max_length=64, blank=True, help_text="Empty: every task.")
     since = models.DateTimeField(null=True, blank=True, help_text="Reconsider everything changed after this; empty: since the last run.")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db import models
 
 from curation.models import Dataset
+from learning_platform.jobs import JobStatus
 
 
 class TrainingPolicy(models.Model):
@@ -28,12 +29,7 @@ class TrainingPolicy(models.Model):
 
 
 class TrainingJob(models.Model):
-    class Status(models.TextChoices):
-        QUEUED = "queued"
-        RUNNING = "running"
-        SUCCEEDED = "succeeded"
-        FAILED = "failed"
-        CANCELLED = "cancelled"
+    Status = JobStatus
 
     task = models.SlugField(max_length=64, db_index=False)
     dataset = models.ForeignKey(Dataset, on_delete=models.PROTECT, related_name="training_jobs")
