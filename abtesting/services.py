@@ -1,0 +1,138 @@
+"""Writes of abtesting: evaluation suites, evaluation runs, arena verdicts."""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections import defaultdict
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from curation.models import Dataset, DatasetItem
+from learning_platform.errors import DomainError
+from registry import serving
+from registry.models import ModelVersion
+
+from . import arena, scorers
+from .models import EvalCase, EvalRun, EvalSuite
+
+logger = logging.getLogger(__name__)
+DEFAULT_WEIGHTS = {"normalized_match": 2.0, "keyword_coverage": 1.0, "reference_similarity": 1.0, "length": 0.5, "no_placeholders": 0.5,
+                   "formatting": 0.5, "no_error_text": 0.5}  # fmt: skip
+
+# (category, question, expected answer, keywords): the default suite every task starts with
+DEFAULT_CASES = [
+    ("arithmetic", "What is 12 plus 30?", "42", ["42"]),
+    ("arithmetic", "What is 7 times 8?", "56", ["56"]),
+    ("coding", "Write a Python function that adds two numbers.", "def add(a, b):\n    return a + b", ["def", "return"]),
+    ("coding", "How do you reverse a list in Python?", "Use my_list[::-1] or my_list.reverse().", ["reverse"]),
+    ("explanation", "Why is the sky blue?", "Sunlight scatters off air molecules, and blue light scatters the most.", ["scatter", "blue"]),
+    (
+        "explanation",
+        "What does a password manager do?",
+        "It stores your passwords securely and fills them in for you.",
+        ["passwords", "stores"],
+    ),
+    ("reasoning", "If all cats are animals and Tom is a cat, is Tom an animal?", "Yes, Tom is an animal.", ["yes"]),
+    ("reasoning", "A train leaves at 3 pm and the trip takes 2 hours. When does it arrive?", "It arrives at 5 pm.", ["5"]),
+    ("translation", "Translate 'thank you' to French.", "Merci.", ["merci"]),
+    ("translation", "Translate 'good morning' to Spanish.", "Buenos días.", ["buenos"]),
+    ("factual", "What is the capital of Italy?", "Rome is the capital of Italy.", ["rome"]),
+    ("factual", "How many days are in a leap year?", "366 days.", ["366"]),
+    ("listing", "List three primary colors.", "Red, yellow and blue.", ["red", "blue", "yellow"]),
+    ("listing", "Name the first three days of the week.", "Monday, Tuesday and Wednesday.", ["monday", "tuesday", "wednesday"]),
+    (
+        "summarization",
+        "Summarize: The meeting planned for Monday moved to Friday afternoon.",
+        "The meeting is now on Friday afternoon.",
+        ["friday"],
+    ),
+    (
+        "summarization",
+        "Summarize: Orders over 50 euros ship free; smaller ones cost 5 euros.",
+        "Shipping is free over 50 euros, else 5 euros.",
+        ["free", "50"],
+    ),
+]
+
+
+class EvaluationError(DomainError):
+    """An evaluation request refused; nothing was run."""
+
+
+@transaction.atomic
+def suite_default(*, task: str) -> EvalSuite:
+    """The task's default suite (created once): two cases in each of the eight categories."""
+    suite, created = EvalSuite.objects.get_or_create(task=task, name="default", defaults={"weights": DEFAULT_WEIGHTS})
+    if created:
+        EvalCase.objects.bulk_create(
+            EvalCase(suite=suite, category=c, messages=[{"role": "user", "content": q}], expected=e, keywords=k)
+            for c, q, e, k in DEFAULT_CASES
+        )
+    return suite
+
+
+@transaction.atomic
+def suite_from_dataset(*, dataset: Dataset, name: str = "") -> EvalSuite:
+    """A suite from a frozen dataset's eval split (SFT): each item's prompt, its target expected."""
+    if dataset.status != Dataset.Status.FROZEN or dataset.kind != "sft":
+        raise EvaluationError(
+            "A suite is made from a frozen SFT dataset.", fields={"dataset": [f"{dataset} is {dataset.status} {dataset.kind}."]}
+        )
+    items = DatasetItem.objects.filter(dataset=dataset, split="eval")
+    if not items.exists():
+        raise EvaluationError(f"Dataset {dataset} has no eval split.", fields={"dataset": ["Freeze it with an eval_ratio above 0."]})
+    suite = EvalSuite.objects.create(task=dataset.task, name=name or f"dataset-{dataset.pk}", weights=DEFAULT_WEIGHTS)
+    EvalCase.objects.bulk_create(
+        EvalCase(suite=suite, category=item.category or "dataset", messages=item.prompt, expected=item.target) for item in items.iterator()
+    )
+    return suite
+
+
+def _case(case: EvalCase) -> scorers.Case:
+    return scorers.Case(expected=case.expected, keywords=tuple(case.keywords), expects_json=case.expects_json)
+
+
+def eval_run(*, version: ModelVersion, suite: EvalSuite) -> EvalRun:
+    """Every case of the suite answered by the version (greedy), scored, summed up per category."""
+    if not suite.cases.exists():
+        raise EvaluationError(f"Suite {suite} has no cases.")
+    run = EvalRun.objects.create(version=version, suite=suite, status=EvalRun.Status.RUNNING)
+    try:
+        results = []
+        for case in suite.cases.all():
+            max_tokens = max(16, 2 * len(case.expected.split()) + 8)
+            generation = serving.generate(version=version, messages=case.messages, max_tokens=max_tokens, temperature=0, n=1)
+            scored = scorers.score(generation.texts[0], _case(case), suite.weights or DEFAULT_WEIGHTS)
+            results.append({"id": case.pk, "category": case.category, "output": generation.texts[0], "score": scored.total * case.weight,
+                            "parts": scored.parts, "latency_ms": generation.latency_ms})  # fmt: skip
+    except Exception:
+        logger.exception("evaluation run %s failed", run.pk)
+        EvalRun.objects.filter(pk=run.pk).update(
+            status=EvalRun.Status.FAILED, error=traceback.format_exc()[-5000:], finished_at=timezone.now()
+        )
+        raise
+    by_category: dict[str, dict[str, float]] = {}
+    grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in results:
+        grouped[row["category"]].append(row)
+    for category, rows in grouped.items():
+        by_category[category] = {
+            "score": round(sum(r["score"] for r in rows) / len(rows), 4),
+            "latency_ms": round(sum(r["latency_ms"] for r in rows) / len(rows), 1),
+        }
+    run.results, run.by_category, run.status, run.finished_at = results, by_category, EvalRun.Status.SUCCEEDED, timezone.now()
+    run.score = round(sum(r["score"] for r in results) / len(results), 4)
+    run.mean_latency_ms = round(sum(r["latency_ms"] for r in results) / len(results), 1)
+    run.save()
+    return run
+
+
+def arena_compare(
+    *, candidate: ModelVersion, champion: ModelVersion, suite: EvalSuite, margin: float = 0.05
+) -> tuple[arena.Verdict, EvalRun, EvalRun]:
+    """Both versions on the same cases; the verdict says whether the candidate passes."""
+    mine, theirs = eval_run(version=candidate, suite=suite), eval_run(version=champion, suite=suite)
+    return arena.compare(mine.results, theirs.results, margin=margin), mine, theirs

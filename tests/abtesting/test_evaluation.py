@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+import pytest
+
+from abtesting import services
+from abtesting.models import CATEGORIES, EvalSuite
+from registry.serving import champion
+from tests.training.conftest import sft_dataset
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_default_suite_covers_eight_categories_once():
+    suite = services.suite_default(task="support")
+    assert {c.category for c in suite.cases.all()} == set(CATEGORIES)
+    assert services.suite_default(task="support") == suite
+    assert EvalSuite.objects.count() == 1
+
+
+def test_a_suite_is_made_from_a_datasets_eval_split(training_settings):
+    dataset = sft_dataset(count=40, eval_ratio=0.25)
+    suite = services.suite_from_dataset(dataset=dataset)
+    assert suite.cases.count() == dataset.stats["splits"]["eval"]
+    case = suite.cases.first()
+    assert case.expected.startswith('{"action"')
+    no_eval = sft_dataset(count=10, eval_ratio=0, seed=5)
+    with pytest.raises(services.EvaluationError, match="no eval split"):
+        services.suite_from_dataset(dataset=no_eval)
+
+
+@pytest.mark.slow
+def test_an_evaluation_run_scores_every_case_on_the_tiny_model(training_settings):
+    suite = services.suite_default(task="support")
+    version = champion("support")
+    run = services.eval_run(version=version, suite=suite)
+    assert run.status == "succeeded"
+    assert len(run.results) == suite.cases.count()
+    assert set(run.by_category) == set(CATEGORIES)
+    assert 0 <= run.score <= 1
+    assert all(0 <= r["score"] <= 1 and r["latency_ms"] >= 0 for r in run.results)
+    verdict, _, _ = services.arena_compare(candidate=version, champion=version, suite=suite)
+    assert verdict.wins + verdict.losses + verdict.ties == suite.cases.count()
+    assert not verdict.regressions, "the same model cannot regress against itself"
