@@ -41,3 +41,27 @@ def test_an_evaluation_run_scores_every_case_on_the_tiny_model(training_settings
     verdict, _, _ = services.arena_compare(candidate=version, champion=version, suite=suite)
     assert verdict.wins + verdict.losses + verdict.ties == suite.cases.count()
     assert not verdict.regressions, "the same model cannot regress against itself"
+
+
+@pytest.mark.slow
+def test_the_evaluate_command_and_the_admin_show_a_run(training_settings, client, django_user_model):
+    import io
+
+    from django.core.management import CommandError, call_command
+
+    version = champion("support")
+    out = io.StringIO()
+    call_command("evaluate", version.name, stdout=out)
+    assert "summarization" in out.getvalue()
+    assert f"{version.name} on support/default: score" in out.getvalue()
+    with pytest.raises(CommandError, match="No model version named 'nope'"):
+        call_command("evaluate", "nope")
+    with pytest.raises(CommandError, match="No suite named 'x'"):
+        call_command("evaluate", version.name, "--suite", "x")
+    client.force_login(django_user_model.objects.create_superuser("staff", "", "pw"))
+    from abtesting.models import EvalRun
+
+    run = EvalRun.objects.get()
+    page = client.get(f"/admin/abtesting/evalrun/{run.pk}/change/").content.decode()
+    assert "arithmetic: score" in page
+    assert client.get(f"/admin/abtesting/evalsuite/{run.suite_id}/change/").status_code == 200
