@@ -40,4 +40,10 @@ SCHEDULES = [
         minutes=5,
         description="Mark running training jobs whose heartbeat stopped as failed (resumable).",
     ),
+    ScheduleSpec(
+        name="hourly-guardrails",
+        func="abtesting.tasks.hourly_guardrails",
+        schedule_type="H",
+        description="Compare every new champion with its predecessor; roll back when it is significantly worse.",
+    ),
 ]

@@ -1,0 +1,76 @@
+"""Guardrails after a promotion: when the new champion's error rate, share of bad ratings or p95
+latency is significantly worse than its predecessor's, roll back (AUTO_ROLLBACK, on by default)
+with a lifecycle event that says why.
+
+The predecessor is measured over GUARDRAIL_WINDOW_HOURS before the promotion, the champion over
+the same span after it; each needs GUARDRAIL_MIN_CALLS calls. Rates are compared with a one-sided
+two-proportion test at GUARDRAIL_ALPHA; p95 latency is worse when above GUARDRAIL_LATENCY_RATIO x
+the predecessor's.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Count, Q
+
+from interactions.models import Feedback, Interaction
+from registry.models import ActiveModel, LifecycleEvent, ModelVersion
+from registry.services import RegistryError, version_rollback
+from registry.stats import _percentile
+
+from .statistics import proportion_worse
+
+
+def _window(version: ModelVersion, start: datetime, end: datetime) -> dict[str, Any]:
+    rows = Interaction.objects.filter(model_version=version.name, created_at__gte=start, created_at__lt=end)
+    counts = rows.aggregate(calls=Count("id"), errors=Count("id", filter=Q(outcome="failure")))
+    ratings = Feedback.objects.filter(interaction__in=rows).filter(Q(kind="score") | Q(kind="thumb"))
+    bad = ratings.filter(Q(kind="score", score__lte=2) | Q(kind="thumb", thumb="down")).count()
+    latencies = list(rows.filter(latency_ms__isnull=False).values_list("latency_ms", flat=True))
+    return {**counts, "ratings": ratings.count(), "bad_ratings": bad, "p95": _percentile(latencies, 0.95)}
+
+
+def check(*, task: str) -> dict[str, Any]:
+    """Compare the task's champion with the one it replaced; roll back when it is worse."""
+    row = ActiveModel.objects.select_related("version").filter(task=task).first()
+    promotion = (
+        LifecycleEvent.objects.filter(task=task, action__in=["promote", "rollback"], to_version=row.version).first() if row else None
+    )
+    if row is None or promotion is None or promotion.from_version is None:
+        return {"task": task, "status": "nothing to compare"}
+    window = timedelta(hours=settings.GUARDRAIL_WINDOW_HOURS)
+    now, since = promotion.created_at + window, promotion.created_at
+    current, previous = _window(row.version, since, now), _window(promotion.from_version, since - window, since)
+    if min(current["calls"], previous["calls"]) < settings.GUARDRAIL_MIN_CALLS:
+        return {"task": task, "status": "need more data", "current": current, "previous": previous}
+    problems = []
+    p_errors = proportion_worse(current["errors"], current["calls"], previous["errors"], previous["calls"])
+    if p_errors < settings.GUARDRAIL_ALPHA:
+        problems.append(
+            f"error rate {current['errors'] / current['calls']:.1%} vs {previous['errors'] / previous['calls']:.1%} (p = {p_errors:.2g})"
+        )
+    if current["ratings"] and previous["ratings"]:
+        p_ratings = proportion_worse(current["bad_ratings"], current["ratings"], previous["bad_ratings"], previous["ratings"])
+        if p_ratings < settings.GUARDRAIL_ALPHA:
+            now_bad, before_bad = current["bad_ratings"] / current["ratings"], previous["bad_ratings"] / previous["ratings"]
+            problems.append(f"bad ratings {now_bad:.1%} vs {before_bad:.1%} (p = {p_ratings:.2g})")
+    if current["p95"] and previous["p95"] and current["p95"] > settings.GUARDRAIL_LATENCY_RATIO * previous["p95"]:
+        problems.append(f"p95 latency {current['p95']:.0f} ms vs {previous['p95']:.0f} ms")
+    result: dict[str, Any] = {"task": task, "current": current, "previous": previous, "problems": problems, "status": "healthy"}
+    if problems:
+        result["status"] = "worse"
+        if settings.AUTO_ROLLBACK:
+            reason = f"guardrails: {row.version.name} is worse than {promotion.from_version.name}: " + "; ".join(problems)
+            try:
+                result["rolled_back_to"] = version_rollback(task=task, actor="guardrails", reason=reason).name
+                result["status"] = "rolled back"
+            except RegistryError as exc:
+                result["status"] = f"worse, rollback refused: {exc.one_line()}"
+    return result
+
+
+def check_all() -> list[dict[str, Any]]:
+    return [check(task=task) for task in ActiveModel.objects.order_by("task").values_list("task", flat=True)]
