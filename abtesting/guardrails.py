@@ -19,7 +19,7 @@ from django.db.models import Count, Q
 from interactions.models import Feedback, Interaction
 from registry.models import ActiveModel, LifecycleEvent, ModelVersion
 from registry.services import RegistryError, version_rollback
-from registry.stats import _percentile
+from registry.stats import percentile
 
 from .statistics import proportion_worse
 
@@ -30,7 +30,7 @@ def _window(version: ModelVersion, start: datetime, end: datetime) -> dict[str, 
     ratings = Feedback.objects.filter(interaction__in=rows).filter(Q(kind="score") | Q(kind="thumb"))
     bad = ratings.filter(Q(kind="score", score__lte=2) | Q(kind="thumb", thumb="down")).count()
     latencies = list(rows.filter(latency_ms__isnull=False).values_list("latency_ms", flat=True))
-    return {**counts, "ratings": ratings.count(), "bad_ratings": bad, "p95": _percentile(latencies, 0.95)}
+    return {**counts, "ratings": ratings.count(), "bad_ratings": bad, "p95": percentile(latencies, 0.95)}
 
 
 def check(*, task: str) -> dict[str, Any]:

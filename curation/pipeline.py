@@ -72,6 +72,11 @@ class ExampleRow:
     token_count: int
 
 
+def prompt_text(prompt: Sequence[Mapping[str, str]]) -> str:
+    """What the user side of a prompt says (system and user turns): hashed, deduplicated, counted."""
+    return " ".join(m["content"] for m in prompt if m["role"] != "assistant")
+
+
 def skip_reason(view: InteractionView) -> str | None:
     if view.opted_out:
         return "opted_out"
@@ -154,7 +159,7 @@ def examples_for(view: InteractionView, config: Config) -> list[ExampleRow]:
             result = scoring.Score(max(result.quality, config.tiers["gold"]), "gold", {**result.breakdown, "review": "approved"})
         elif key in view.rejected_keys:
             result = scoring.Score(result.quality, "reject", {**result.breakdown, "review": "rejected"})
-        user_text = " ".join(m["content"] for m in prompt if m["role"] != "assistant")
+        user_text = prompt_text(prompt)
         rows.append(
             ExampleRow(
                 key=key,

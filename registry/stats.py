@@ -16,7 +16,7 @@ from django.db.models import Avg, Count, Q, Sum
 from interactions.models import Feedback, Interaction
 
 
-def _percentile(values: list[int], share: float) -> float | None:
+def percentile(values: list[int], share: float) -> float | None:
     if not values:
         return None
     values = sorted(values)
@@ -64,8 +64,8 @@ def performance(*, task: str = "") -> list[dict[str, Any]]:
         share = ratings["ups"] / ratings["thumbs"] if ratings.get("thumbs") else None
         rows.append({
             "version": name, "task": total["task"], "calls": total["calls"], "errors": total["errors"],
-            "error_rate": round(total["errors"] / total["calls"], 4), "latency_p50_ms": _percentile(latencies[name], 0.5),
-            "latency_p95_ms": _percentile(latencies[name], 0.95), "tokens": total["tokens"] or 0,
+            "error_rate": round(total["errors"] / total["calls"], 4), "latency_p50_ms": percentile(latencies[name], 0.5),
+            "latency_p95_ms": percentile(latencies[name], 0.95), "tokens": total["tokens"] or 0,
             "mean_feedback_score": round(mean_score, 3) if mean_score is not None else None, "thumbs_up_share": share,
             "trust": trust(calls=total["calls"], errors=total["errors"], mean_score=mean_score, thumbs_up_share=share),
         })  # fmt: skip

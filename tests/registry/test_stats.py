@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from registry.stats import _percentile, trust
+from registry.stats import percentile, trust
 from tests.factories import FeedbackFactory, InteractionFactory
 
 pytestmark = pytest.mark.django_db
@@ -17,9 +17,9 @@ def test_trust_rewards_satisfied_users_few_errors_and_enough_calls():
 
 
 def test_percentiles_interpolate():
-    assert _percentile([], 0.5) is None
-    assert _percentile([10, 20, 30, 40], 0.5) == 25.0
-    assert _percentile(list(range(1, 101)), 0.95) == 95.0  # 95.05, to 0.1 ms
+    assert percentile([], 0.5) is None
+    assert percentile([10, 20, 30, 40], 0.5) == 25.0
+    assert percentile(list(range(1, 101)), 0.95) == 95.0  # 95.05, to 0.1 ms
 
 
 def test_performance_lists_versions_most_trusted_first(make_api):
