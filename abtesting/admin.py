@@ -1,12 +1,18 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from django.contrib import admin
-from django.http import HttpRequest
-from django.utils.html import format_html_join
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.utils.html import format_html, format_html_join
 
-from .models import EvalCase, EvalRun, EvalSuite
+from learning_platform.errors import DomainError
+from registry.admin import confirm_reason
+
+from . import experiments
+from .models import EvalCase, EvalReport, EvalRun, EvalSuite, Experiment
 
 
 class EvalCaseInline(admin.TabularInline):
@@ -42,3 +48,131 @@ class EvalRunAdmin(admin.ModelAdmin):
         return format_html_join(
             "", "<div>{}: score {}, {} ms</div>", ((c, v["score"], v["latency_ms"]) for c, v in sorted(obj.by_category.items()))
         )
+
+
+def _experiment_action(name: str, title: str, service: Callable[..., Any]) -> Callable[..., HttpResponse | None]:
+    def action(model_admin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Experiment]) -> HttpResponse | None:
+        reason = confirm_reason(model_admin, request, queryset, title, name)
+        if not isinstance(reason, str):
+            return reason
+        for experiment in queryset:
+            try:
+                service(experiment=experiment, actor=f"admin:{request.user.get_username()}", reason=reason)
+                model_admin.message_user(request, f"{title}: experiment {experiment.pk}", messages.SUCCESS)
+            except DomainError as exc:
+                model_admin.message_user(request, exc.one_line(), messages.ERROR)
+        return None
+
+    action.__name__ = name
+    return admin.action(description=title)(action)
+
+
+@admin.register(Experiment)
+class ExperimentAdmin(admin.ModelAdmin):
+    list_display = ["id", "task", "challenger", "control", "mode", "status", "recommendation", "trial_count", "win_rate", "created_at"]
+    list_filter = ["task", "status", "mode", "recommendation"]
+    list_select_related = ["challenger", "control"]
+    readonly_fields = ["task", "control", "challenger", "status", "recommendation", "reason", "numbers", "decision", "decided_by",
+                       "arena_verdict", "started_by", "created_at", "evaluated_at", "ended_at", "latest_trials"]  # fmt: skip
+    fields = ["task", "control", "challenger", "mode", "sample_rate", "min_trials", "max_trials", "max_days", "min_win_rate", "alpha",
+              *readonly_fields[3:]]  # fmt: skip
+    actions = [
+        _experiment_action("approve", "Approve the recommendation: promote the challenger", experiments.experiment_approve),
+        _experiment_action("reject", "Keep the control (reject the challenger)", experiments.experiment_reject),
+        _experiment_action("stop", "Stop without a decision", experiments.experiment_stop),
+        "evaluate_now",
+    ]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # started by the arena, the API or `manage.py experiment start`
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Experiment | None = None) -> list[str]:
+        editable_rules = obj is not None and obj.status == Experiment.Status.RUNNING
+        rules = [] if editable_rules else ["mode", "sample_rate", "min_trials", "max_trials", "max_days", "min_win_rate", "alpha"]
+        return [*self.readonly_fields, *rules, *(["mode"] if editable_rules else [])]
+
+    def save_model(self, request: HttpRequest, obj: Experiment, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        experiments.forget_cache(obj.task)
+
+    @admin.display(description="trials")
+    def trial_count(self, obj: Experiment) -> int:
+        return int(obj.stats.get("trials", 0))
+
+    @admin.display(description="win rate")
+    def win_rate(self, obj: Experiment) -> str:
+        if not obj.stats.get("trials"):
+            return "-"
+        return f"{obj.stats['win_rate']:.2f} [{obj.stats['win_rate_low']:.2f}, {obj.stats['win_rate_high']:.2f}]"
+
+    @admin.display(description="Numbers")
+    def numbers(self, obj: Experiment) -> Any:
+        s = obj.stats
+        if not s:
+            return "no trials yet"
+        lines = [
+            ("trials", f"{s['trials']} (won {s['wins']}, lost {s['losses']}, tied {s['ties']}; ties {s['tie_share']:.0%})"),
+            ("win rate (ties excluded)", f"{s['win_rate']:.3f}, 95% interval [{s['win_rate_low']:.3f}, {s['win_rate_high']:.3f}]"),
+            ("sequential p-value", f"{s['p_value']:.4g} (significant below {obj.alpha})"),
+            ("verdict sources", ", ".join(f"{k}: {v}" for k, v in sorted(s.get("sources", {}).items()))),
+        ]
+        for side, label in (("a", "control"), ("b", "challenger")):
+            g = s.get("guardrails", {}).get(side, {})
+            lines.append((f"{label} guardrails", f"error rate {g.get('error_rate', 0):.1%}, p95 latency {g.get('latency_p95_ms')} ms"))
+        if "sample_ratio" in s:
+            r = s["sample_ratio"]
+            alarm = " ALARM" if r["alarm"] else ""
+            lines.append(
+                (
+                    "sample ratio",
+                    f"{r['control_subjects']} control / {r['challenger_subjects']} challenger subjects, p = {r['p']:.3g}{alarm}",
+                )
+            )
+        return format_html("<table>{}</table>", format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", lines))
+
+    @admin.display(description="Latest trials")
+    def latest_trials(self, obj: Experiment) -> Any:
+        rows = (
+            (t.created_at.strftime("%Y-%m-%d %H:%M:%S"), t.shown, t.verdict, t.get_source_display(), t.output_a[:120], t.output_b[:120],
+             t.latency_a_ms, t.latency_b_ms, t.error[:80])
+            for t in experiments.trials_of(experiment=obj)[:50]
+        )  # fmt: skip
+        titles = ["when", "shown", "verdict", "source", "A (control)", "B (challenger)", "A ms", "B ms", "error"]
+        head = format_html_join("", "<th>{}</th>", ((t,) for t in titles))
+        body = format_html_join("", "<tr>" + "<td>{}</td>" * 9 + "</tr>", rows)
+        return format_html("<table><tr>{}</tr>{}</table>", head, body)
+
+    @admin.display(description="Arena")
+    def arena_verdict(self, obj: Experiment) -> str:
+        return obj.arena.get("reason", "") if obj.arena else "started by hand"
+
+    @admin.action(description="Evaluate now")
+    def evaluate_now(self, request: HttpRequest, queryset: QuerySet[Experiment]) -> None:
+        for experiment in queryset:
+            done = experiments.experiment_evaluate(experiment=experiment, actor=f"admin:{request.user.get_username()}")
+            self.message_user(request, f"experiment {done.pk}: {done.status}, {done.recommendation}: {done.reason}")
+
+
+@admin.register(EvalReport)
+class EvalReportAdmin(admin.ModelAdmin):
+    list_display = ["task", "summary", "created_at"]
+    list_filter = ["task"]
+    readonly_fields = ["task", "summary", "trend_table", "regression_list", "created_at"]
+    exclude = ["versions", "trend", "regressions"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.display(description="Scores per suite, oldest version first")
+    def trend_table(self, obj: EvalReport) -> Any:
+        rows = ((row["suite"], " → ".join(f"{s['version']}: {s['score']}" for s in row["scores"])) for row in obj.trend)
+        return format_html("<table>{}</table>", format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", rows))
+
+    @admin.display(description="Regressions of the champion")
+    def regression_list(self, obj: EvalReport) -> Any:
+        if not obj.regressions:
+            return "none"
+        return format_html_join(
+            "", "<div>{} / {}: {} ({}) vs {} ({})</div>",
+            ((r["suite"], r["category"], r["score"], r["version"], r["previous_score"], r["previous_version"]) for r in obj.regressions),
+        )  # fmt: skip

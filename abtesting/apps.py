@@ -6,3 +6,6 @@ from django.apps import AppConfig
 class AbtestingConfig(AppConfig):
     name = "abtesting"
     verbose_name = "Evaluation and experiments"
+
+    def ready(self) -> None:
+        from . import receivers  # noqa: F401  (arena for new candidates, canary routing, trials, erasure)

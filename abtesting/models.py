@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db import models
 
+from interactions.models import Interaction
 from learning_platform.jobs import JobStatus
 from registry.models import ModelVersion
 
@@ -31,6 +32,10 @@ class EvalCase(models.Model):
     keywords = models.JSONField(default=list, blank=True)
     expects_json = models.BooleanField(default=False)
     weight = models.FloatField(default=1.0)
+    source_interaction = models.ForeignKey(
+        Interaction, null=True, blank=True, on_delete=models.CASCADE, related_name="+",
+        help_text="Set when the case came from a dataset: erasing the interaction's subject deletes the case.",
+    )  # fmt: skip
 
     class Meta:
         ordering = ["suite", "category", "id"]
@@ -58,3 +63,109 @@ class EvalRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.version.name} on {self.suite} ({self.status})"
+
+
+class Experiment(models.Model):
+    """A challenger against the task's champion (the control) on live traffic."""
+
+    class Mode(models.TextChoices):
+        SHADOW = "shadow", "shadow (both answer, users see the control)"
+        CANARY = "canary", "canary (a sticky share of subjects sees the challenger)"
+
+    class Status(models.TextChoices):
+        RUNNING = "running"
+        AWAITING_APPROVAL = "awaiting_approval", "awaiting approval"
+        COMPLETED = "completed"
+        STOPPED = "stopped"
+
+    class Recommendation(models.TextChoices):
+        PROMOTE = "promote_challenger"
+        KEEP = "keep_control"
+        MORE = "need_more_data"
+
+    task = models.SlugField(max_length=64, db_index=False)
+    control = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="+")
+    challenger = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="experiments")
+    mode = models.CharField(max_length=8, choices=Mode.choices, default=Mode.SHADOW)
+    sample_rate = models.FloatField(help_text="Shadow: the share of the control's requests also answered by the challenger. "
+                                              "Canary: the share of subjects who see the challenger.")  # fmt: skip
+    min_trials = models.PositiveIntegerField(help_text="Stopping rule: no promotion before this many trials.")
+    max_trials = models.PositiveIntegerField(help_text="Stopping rule: keep the control when still undecided after this many.")
+    max_days = models.PositiveIntegerField(help_text="Stopping rule: keep the control when still undecided after this many days.")
+    min_win_rate = models.FloatField(help_text="The challenger's win rate (ties excluded) needed to promote it.")
+    alpha = models.FloatField(help_text="Significance level of the sequential test.")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.RUNNING)
+    recommendation = models.CharField(max_length=20, choices=Recommendation.choices, default=Recommendation.MORE)
+    reason = models.TextField(blank=True, help_text="The numbers behind the recommendation or the decision.")
+    stats = models.JSONField(default=dict, blank=True, help_text="Trials, win rate with its interval, p-value, sample ratio, guardrails.")
+    decision = models.CharField(max_length=20, choices=Recommendation.choices, blank=True)
+    decided_by = models.CharField(max_length=150, blank=True)
+    arena = models.JSONField(default=dict, blank=True, help_text="The offline arena verdict that admitted the challenger.")
+    started_by = models.CharField(max_length=150)
+    created_at = models.DateTimeField(auto_now_add=True)
+    evaluated_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["task"], condition=models.Q(status__in=["running", "awaiting_approval"]), name="experiment_one_open_per_task"
+            ),
+            models.CheckConstraint(condition=models.Q(sample_rate__gt=0, sample_rate__lte=1), name="experiment_sample_rate_in_0_1"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.task}: {self.challenger.name} vs {self.control.name} ({self.mode}, {self.status})"
+
+
+class Trial(models.Model):
+    """One sampled interaction: both answers, their latencies and the verdict (A control, B challenger)."""
+
+    class Verdict(models.TextChoices):
+        A = "A", "A (control)"
+        B = "B", "B (challenger)"
+        TIE = "tie"
+
+    class Source(models.TextChoices):
+        GROUND_TRUTH = "ground_truth", "ground truth"
+        FEEDBACK = "feedback", "user feedback"
+        JUDGE = "judge", "judge model"
+        HEURISTIC = "heuristic", "heuristic scorers"
+
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="trials")
+    interaction = models.ForeignKey(Interaction, on_delete=models.CASCADE, related_name="+")
+    shown = models.CharField(max_length=1, help_text="A or B: whose answer the user saw.")
+    output_a = models.TextField(blank=True)
+    output_b = models.TextField(blank=True)
+    latency_a_ms = models.PositiveIntegerField(null=True, blank=True)
+    latency_b_ms = models.PositiveIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True, help_text="Set when the background answer failed (counted as a loss for that side).")
+    verdict = models.CharField(max_length=3, choices=Verdict.choices)
+    source = models.CharField(max_length=12, choices=Source.choices)
+    detail = models.JSONField(default=dict, blank=True, help_text="Scores or the judge's answer behind the verdict.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [models.UniqueConstraint(fields=["experiment", "interaction"], name="trial_once_per_interaction")]
+
+    def __str__(self) -> str:
+        return f"trial {self.pk}: {self.verdict} ({self.source})"
+
+
+class EvalReport(models.Model):
+    """The monthly report of a task: its champion and earlier versions on every suite."""
+
+    task = models.SlugField(max_length=64)
+    versions = models.JSONField(default=list, help_text="Per version, oldest first: name, status, per suite score and per category.")
+    trend = models.JSONField(default=list, help_text="Per suite: the score of each version in order.")
+    regressions = models.JSONField(default=list, help_text="Categories where the champion scores below the version before it.")
+    summary = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"report of {self.task} at {self.created_at:%Y-%m-%d}"

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import traceback
 from collections import defaultdict
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from curation.models import Dataset, DatasetItem
+from interactions.models import Interaction
 from learning_platform.errors import DomainError
 from registry import serving
 from registry.models import ModelVersion
+from registry.services import version_reject
 
 from . import arena, scorers
 from .models import EvalCase, EvalRun, EvalSuite
@@ -77,18 +81,41 @@ def suite_default(*, task: str) -> EvalSuite:
 @transaction.atomic
 def suite_from_dataset(*, dataset: Dataset, name: str = "") -> EvalSuite:
     """A suite from a frozen dataset's eval split (SFT): each item's prompt, its target expected."""
-    if dataset.status != Dataset.Status.FROZEN or dataset.kind != "sft":
+    if dataset.status != Dataset.Status.FROZEN or dataset.kind not in ("sft", "preference"):
         raise EvaluationError(
-            "A suite is made from a frozen SFT dataset.", fields={"dataset": [f"{dataset} is {dataset.status} {dataset.kind}."]}
+            "A suite is made from a frozen SFT or preference dataset.",
+            fields={"dataset": [f"{dataset} is {dataset.status} {dataset.kind}."]},
         )
-    items = DatasetItem.objects.filter(dataset=dataset, split="eval")
+    # the target (the chosen answer of a pair) is the expected output; items whose interaction is
+    # gone are skipped, and erasing a subject later deletes the cases made from their data
+    items = DatasetItem.objects.filter(dataset=dataset, split="eval", source_interaction_id__in=Interaction.objects.values("id"))
     if not items.exists():
         raise EvaluationError(f"Dataset {dataset} has no eval split.", fields={"dataset": ["Freeze it with an eval_ratio above 0."]})
     suite = EvalSuite.objects.create(task=dataset.task, name=name or f"dataset-{dataset.pk}", weights=DEFAULT_WEIGHTS)
     EvalCase.objects.bulk_create(
-        EvalCase(suite=suite, category=item.category or "dataset", messages=item.prompt, expected=item.target) for item in items.iterator()
+        EvalCase(
+            suite=suite,
+            category=item.category or "dataset",
+            messages=item.prompt,
+            expected=item.target,
+            expects_json=item.target.lstrip().startswith(("{", "[")),
+            source_interaction_id=item.source_interaction_id,
+        )
+        for item in items.iterator()
     )
     return suite
+
+
+def suites_for_arena(version: ModelVersion) -> list[EvalSuite]:
+    """The suites a new candidate meets the champion on: every suite of its task except the
+    generic default one (the eval splits of the datasets earlier versions were trained on, the
+    candidate's own, made on first use, and whatever staff wrote), so a candidate trained on bad
+    labels meets the good labels of earlier data. The default suite only when there is nothing else."""
+    if version.dataset_id and not EvalSuite.objects.filter(task=version.task, name=f"dataset-{version.dataset_id}").exists():
+        with contextlib.suppress(EvaluationError):  # no eval split, or a kind without targets
+            suite_from_dataset(dataset=Dataset.objects.get(pk=version.dataset_id))
+    suites = list(EvalSuite.objects.filter(task=version.task).exclude(name="default").order_by("pk"))
+    return suites or [suite_default(task=version.task)]
 
 
 def _case(case: EvalCase) -> scorers.Case:
@@ -103,7 +130,7 @@ def eval_run(*, version: ModelVersion, suite: EvalSuite) -> EvalRun:
     try:
         results = []
         for case in suite.cases.all():
-            max_tokens = max(16, 2 * len(case.expected.split()) + 8)
+            max_tokens = min(settings.SERVING_MAX_TOKENS, max(16, len(case.expected) // 2 + 8))
             generation = serving.generate(version=version, messages=case.messages, max_tokens=max_tokens, temperature=0, n=1)
             scored = scorers.score(generation.texts[0], _case(case), suite.weights or DEFAULT_WEIGHTS)
             results.append({"id": case.pk, "category": case.category, "output": generation.texts[0], "score": scored.total * case.weight,
@@ -131,8 +158,68 @@ def eval_run(*, version: ModelVersion, suite: EvalSuite) -> EvalRun:
 
 
 def arena_compare(
-    *, candidate: ModelVersion, champion: ModelVersion, suite: EvalSuite, margin: float = 0.05
+    *, candidate: ModelVersion, champion: ModelVersion, suite: EvalSuite, margin: float | None = None, quality_weight: float | None = None
 ) -> tuple[arena.Verdict, EvalRun, EvalRun]:
-    """Both versions on the same cases; the verdict says whether the candidate passes."""
-    mine, theirs = eval_run(version=candidate, suite=suite), eval_run(version=champion, suite=suite)
-    return arena.compare(mine.results, theirs.results, margin=margin), mine, theirs
+    """Both versions on the same cases; the verdict says whether the candidate passes (weights and
+    margin default to ARENA_QUALITY_WEIGHT and ARENA_REGRESSION_MARGIN)."""
+    verdict, runs = arena_compare_suites(
+        candidate=candidate, champion=champion, suites=[suite], margin=margin, quality_weight=quality_weight
+    )
+    return verdict, runs[0][0], runs[0][1]
+
+
+def arena_compare_suites(
+    *,
+    candidate: ModelVersion,
+    champion: ModelVersion,
+    suites: list[EvalSuite],
+    margin: float | None = None,
+    quality_weight: float | None = None,
+) -> tuple[arena.Verdict, list[tuple[EvalRun, EvalRun]]]:
+    """One verdict over several suites: categories are named suite/category, so a regression in
+    any suite's category fails the candidate."""
+    quality = settings.ARENA_QUALITY_WEIGHT if quality_weight is None else quality_weight
+    runs, mine_rows, their_rows = [], [], []
+    for suite in suites:
+        mine, theirs = eval_run(version=candidate, suite=suite), eval_run(version=champion, suite=suite)
+        runs.append((mine, theirs))
+        mine_rows += [{**row, "category": f"{suite.name}/{row['category']}"} for row in mine.results]
+        their_rows += [{**row, "category": f"{suite.name}/{row['category']}"} for row in theirs.results]
+    verdict = arena.compare(
+        mine_rows, their_rows, quality_weight=quality, speed_weight=1 - quality,
+        margin=settings.ARENA_REGRESSION_MARGIN if margin is None else margin,
+    )  # fmt: skip
+    return verdict, runs
+
+
+def candidate_evaluate(*, version: ModelVersion, actor: str = "arena") -> dict[str, Any]:
+    """The automatic chain for a new candidate: the arena against the champion; a loser is
+    rejected (with the numbers), a winner enters an experiment on live traffic."""
+    from . import experiments
+
+    version.refresh_from_db()
+    champion = serving.champion(version.task)
+    if version.pk == champion.pk or version.tainted or version.status != ModelVersion.Status.CANDIDATE:
+        return {
+            "version": version.name,
+            "status": f"skipped: {version.name} is {version.status}{' and tainted' if version.tainted else ''}",
+        }
+    suites = suites_for_arena(version)
+    verdict, runs = arena_compare_suites(candidate=version, champion=champion, suites=suites)
+    scores = {str(suite): [mine.score, theirs.score] for suite, (mine, theirs) in zip(suites, runs, strict=True)}
+    summary = {
+        "version": version.name, "champion": champion.name, "suites": scores, "passed": verdict.passed, "wins": verdict.wins,
+        "losses": verdict.losses, "ties": verdict.ties, "regressions": verdict.regressions, "reason": verdict.reason,
+        "runs": [[mine.pk, theirs.pk] for mine, theirs in runs],
+    }  # fmt: skip
+    if not verdict.passed:
+        shown = ", ".join(f"{name} {mine} vs {theirs}" for name, (mine, theirs) in scores.items())
+        version_reject(
+            version=version, actor=actor, reason=f"lost the arena against {champion.name} (scores: {shown}): {verdict.reason}"
+        )  # fmt: skip
+        return {**summary, "status": "rejected"}
+    try:
+        experiment = experiments.experiment_start(challenger=version, control=champion, actor=actor, arena=summary)
+    except experiments.ExperimentError as exc:
+        return {**summary, "status": f"passed; no experiment: {exc.one_line()}"}
+    return {**summary, "status": f"passed; experiment {experiment.pk} started", "experiment": experiment.pk}

@@ -46,4 +46,16 @@ SCHEDULES = [
         schedule_type="H",
         description="Compare every new champion with its predecessor; roll back when it is significantly worse.",
     ),
+    ScheduleSpec(
+        name="hourly-experiments",
+        func="abtesting.tasks.hourly_experiments",
+        schedule_type="H",
+        description="Evaluate running experiments (late corrections and feedback, stopping rules); recommend or decide.",
+    ),
+    ScheduleSpec(
+        name="monthly-evaluation-reports",
+        func="abtesting.tasks.monthly_reports",
+        schedule_type="M",
+        description="Run every suite on each task's champion and earlier champions; store a report (trend, regressions).",
+    ),
 ]

@@ -239,6 +239,44 @@ GUARDRAIL_WINDOW_HOURS = _read("GUARDRAIL_WINDOW_HOURS", _positive_int, 24)
 GUARDRAIL_MIN_CALLS = _read("GUARDRAIL_MIN_CALLS", _positive_int, 50)
 GUARDRAIL_ALPHA = _read("GUARDRAIL_ALPHA", float, 0.01)
 GUARDRAIL_LATENCY_RATIO = _read("GUARDRAIL_LATENCY_RATIO", float, 1.5)
+
+
+def _share(value: str) -> float:
+    share = float(value)
+    if not 0 < share <= 1:
+        raise ValueError("expected a share above 0 and at most 1")
+    return share
+
+
+def _unit(value: str) -> float:
+    number = float(value)
+    if not 0 <= number <= 1:
+        raise ValueError("expected a number from 0 to 1")
+    return number
+
+
+AUTO_EVALUATE = _read("AUTO_EVALUATE", _bool, True)
+ARENA_QUALITY_WEIGHT = _read("ARENA_QUALITY_WEIGHT", _unit, 0.7)
+ARENA_REGRESSION_MARGIN = _read("ARENA_REGRESSION_MARGIN", _unit, 0.05)
+
+
+def _mode(value: str) -> str:
+    if value not in ("shadow", "canary"):
+        raise ValueError("expected shadow or canary")
+    return value
+
+
+EXPERIMENT_MODE = _read("EXPERIMENT_MODE", _mode, "shadow")
+EXPERIMENT_SAMPLE_RATE = _read("EXPERIMENT_SAMPLE_RATE", _share, 0.2)
+EXPERIMENT_MIN_TRIALS = _read("EXPERIMENT_MIN_TRIALS", _positive_int, 100)
+EXPERIMENT_MAX_TRIALS = _read("EXPERIMENT_MAX_TRIALS", _positive_int, 2000)
+EXPERIMENT_MAX_DAYS = _read("EXPERIMENT_MAX_DAYS", _positive_int, 14)
+EXPERIMENT_MIN_WIN_RATE = _read("EXPERIMENT_MIN_WIN_RATE", _unit, 0.65)
+EXPERIMENT_ALPHA = _read("EXPERIMENT_ALPHA", _share, 0.05)
+EXPERIMENT_CACHE_SECONDS = _read("EXPERIMENT_CACHE_SECONDS", _positive_int, 5)
+JUDGE_MODEL = _read("JUDGE_MODEL", str, "")
+JUDGE_URL = _read("JUDGE_URL", str, "")
+JUDGE_API_KEY = _read("JUDGE_API_KEY", str, "")
 TRAINING_HEARTBEAT_TIMEOUT = _read("TRAINING_HEARTBEAT_TIMEOUT", _positive_int, 300)
 ARTIFACTS_DIR = Path(_read("ARTIFACTS_DIR", str, str(VAR_DIR / "artifacts")))
 

@@ -21,5 +21,6 @@ urlpatterns = [
     path("api/v1/", include("curation.urls")),
     path("api/v1/", include("training.urls")),
     path("api/v1/", include("registry.urls")),
+    path("api/v1/", include("abtesting.urls")),
     path("v1/chat/completions", ChatCompletionsApi.as_view(), name="chat-completions"),
 ]

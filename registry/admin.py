@@ -13,7 +13,9 @@ from . import services
 from .models import ActiveModel, LifecycleEvent, ModelVersion, PromotionPolicy, ServingRoute
 
 
-def _confirm(model_admin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Any], title: str, action: str) -> str | HttpResponse:
+def confirm_reason(
+    model_admin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Any], title: str, action: str
+) -> str | HttpResponse:
     """The reason from the confirmation page, or the page itself until it is submitted."""
     if "confirm_submit" in request.POST and request.POST.get("reason", "").strip():
         return request.POST["reason"].strip()
@@ -24,7 +26,7 @@ def _confirm(model_admin: admin.ModelAdmin, request: HttpRequest, queryset: Quer
 
 def _lifecycle_action(name: str, title: str, service: Callable[..., Any]) -> Callable[..., HttpResponse | None]:
     def action(model_admin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> HttpResponse | None:
-        reason = _confirm(model_admin, request, queryset, title, name)
+        reason = confirm_reason(model_admin, request, queryset, title, name)
         if not isinstance(reason, str):
             return reason
         for version in queryset:
@@ -118,7 +120,7 @@ class ActiveModelAdmin(admin.ModelAdmin):
 
     @admin.action(description="Roll back to the previous champion")
     def rollback(self, request: HttpRequest, queryset: QuerySet[ActiveModel]) -> HttpResponse | None:
-        reason = _confirm(self, request, queryset, "Roll back to the previous champion", "rollback")
+        reason = confirm_reason(self, request, queryset, "Roll back to the previous champion", "rollback")
         if not isinstance(reason, str):
             return reason
         for row in queryset:

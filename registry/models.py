@@ -63,9 +63,12 @@ class LifecycleEvent(models.Model):
         ROLLBACK = "rollback"
         RETIRE = "retire"
         TAINT = "taint"
+        AB_TEST_STARTED = "ab_test.started"
+        AB_TEST_COMPLETED = "ab_test.completed"
+        READY_FOR_PROMOTION = "fine_tuning.ready_for_promotion"
 
     task = models.SlugField(max_length=64, db_index=False)
-    action = models.CharField(max_length=10, choices=Action.choices)
+    action = models.CharField(max_length=40, choices=Action.choices)
     actor = models.CharField(max_length=150)
     reason = models.TextField(blank=True)
     from_version = models.ForeignKey(ModelVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="+")

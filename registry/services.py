@@ -20,6 +20,7 @@ from learning_platform.errors import DomainError
 from training.models import TrainingJob
 
 from .models import ActiveModel, LifecycleEvent, ModelVersion, PromotionPolicy
+from .signals import version_registered
 
 S = ModelVersion.Status
 A = LifecycleEvent.Action
@@ -49,6 +50,20 @@ def _event(
     if settings.WEBHOOK_URLS:
         # after the commit, on the queue, and robust: a failing webhook never undoes or blocks a change
         transaction.on_commit(lambda: async_task("registry.tasks.send_webhooks", event.pk), robust=True)
+
+
+def event_record(
+    *,
+    task: str,
+    action: str,
+    actor: str,
+    reason: str = "",
+    from_version: ModelVersion | None = None,
+    to_version: ModelVersion | None = None,
+) -> None:
+    """A lifecycle event written by another app (experiments starting and ending, recommendations),
+    sent to the webhooks like every other event."""
+    _event(task, action, actor, reason, from_version=from_version, to_version=to_version)
 
 
 def _create(task: str, base_model: str, *, number: int | None, **fields: Any) -> ModelVersion:
@@ -104,6 +119,7 @@ def version_register_job(*, job: TrainingJob) -> ModelVersion:
         from_version=parent,
         to_version=version,
     )
+    transaction.on_commit(lambda: version_registered.send(sender=ModelVersion, version=version))
     return version
 
 

@@ -22,6 +22,8 @@ from interactions import services as interactions
 from interactions.serializers import MessageSerializer
 
 from . import serving
+from .models import ModelVersion
+from .signals import generation_served
 
 
 class GenerateInputSerializer(serializers.Serializer):
@@ -56,7 +58,16 @@ class ChatInputSerializer(serializers.Serializer):
     user = serializers.CharField(required=False, max_length=256)
 
 
-def _log(request: Request, *, task: str, messages: list[dict[str, str]], result: serving.Generation, user_id: str | None) -> str | None:
+def _log(
+    request: Request,
+    *,
+    task: str,
+    version: ModelVersion,
+    messages: list[dict[str, str]],
+    result: serving.Generation,
+    user_id: str | None,
+    max_tokens: int,
+) -> str | None:
     payload: dict[str, Any] = {
         "task": task, "messages": messages, "output_text": result.texts[0], "model_version": result.version,
         "tokens_input": result.prompt_tokens, "tokens_output": sum(result.completion_tokens), "latency_ms": result.latency_ms,
@@ -66,7 +77,12 @@ def _log(request: Request, *, task: str, messages: list[dict[str, str]], result:
     if user_id:
         payload["user_id"] = user_id
     recorded = interactions.interaction_record(client=request.auth, payload=payload)
-    return str(recorded.interaction.pk) if recorded.interaction else None
+    interaction_id = str(recorded.interaction.pk) if recorded.interaction else None
+    generation_served.send(
+        sender=ModelVersion, task=task, version=version, interaction_id=interaction_id, client=request.auth, user_id=user_id,
+        max_tokens=max_tokens,
+    )  # fmt: skip
+    return interaction_id
 
 
 class GenerateApi(APIView):
@@ -79,11 +95,14 @@ class GenerateApi(APIView):
         data = GenerateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
-        version = serving.route(values["task"], values["capabilities"])
+        version = serving.route(values["task"], values["capabilities"], client=request.auth, user_id=values.get("user_id"))
         result = serving.generate(
             version=version, messages=values["messages"], max_tokens=values["max_tokens"], temperature=values["temperature"], n=values["n"]
         )
-        interaction_id = _log(request, task=values["task"], messages=values["messages"], result=result, user_id=values.get("user_id"))
+        interaction_id = _log(
+            request, task=values["task"], version=version, messages=values["messages"], result=result, user_id=values.get("user_id"),
+            max_tokens=values["max_tokens"],
+        )  # fmt: skip
         usage = {"prompt_tokens": result.prompt_tokens, "completion_tokens": sum(result.completion_tokens)}
         return Response(
             {
@@ -104,13 +123,15 @@ class ChatCompletionsApi(APIView):
         data = ChatInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
-        version = serving.resolve(values["model"])
+        version = serving.resolve(values["model"], client=request.auth, user_id=values.get("user"))
         messages = [dict(m) for m in values["messages"]]
         max_tokens = min(values.get("max_completion_tokens") or values["max_tokens"], settings.SERVING_MAX_TOKENS)
         result = serving.generate(
             version=version, messages=messages, max_tokens=max_tokens, temperature=values["temperature"], n=values["n"]
         )
-        interaction_id = _log(request, task=version.task, messages=messages, result=result, user_id=values.get("user"))
+        interaction_id = _log(
+            request, task=version.task, version=version, messages=messages, result=result, user_id=values.get("user"), max_tokens=max_tokens
+        )
         completion_id, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
         if values["stream"]:
             return StreamingHttpResponse(_stream(completion_id, created, result, interaction_id), content_type="text/event-stream")

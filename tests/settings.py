@@ -15,6 +15,8 @@ os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
 os.environ.setdefault("Q_SYNC", "true")
 os.environ.setdefault("API_KEY_CACHE_SECONDS", "0")
 os.environ.setdefault("CURATION_WORKERS", "1")  # test data lives in the test's transaction
+os.environ.setdefault("AUTO_EVALUATE", "false")  # the arena chain runs where a test turns it on
+os.environ.setdefault("EXPERIMENT_CACHE_SECONDS", "0")
 
 from learning_platform.settings import *  # noqa: F403
 

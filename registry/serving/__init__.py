@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.conf import settings
 
@@ -36,13 +37,18 @@ def champion(task: str) -> ModelVersion:
     return ActiveModel.objects.select_related("version").get(task=task).version
 
 
-def route(task: str, capabilities: list[str] | None = None) -> ModelVersion:
-    """The version for a request: the router's pick among the task's enabled routes (see
-    registry/routing.py), or the champion when the task has no routes."""
+def route(task: str, capabilities: list[str] | None = None, *, client: Any = None, user_id: str | None = None) -> ModelVersion:
+    """The version for a request: a running canary's pick for this subject (registry.signals.
+    choose_version), else the router's pick among the task's enabled routes (see
+    registry/routing.py), else the champion."""
     from .. import routing
     from ..models import ServingRoute
+    from ..signals import choose_version
     from ..stats import performance
 
+    for _, chosen_version in choose_version.send(sender=ModelVersion, task=task, client=client, user_id=user_id):
+        if chosen_version is not None:
+            return chosen_version  # type: ignore[no-any-return]
     routes = list(
         ServingRoute.objects.filter(task=task, enabled=True, version__tainted=False)
         .select_related("version")
@@ -64,10 +70,10 @@ def route(task: str, capabilities: list[str] | None = None) -> ModelVersion:
     return next(r.version for r in routes if chosen is not None and r.version.name == chosen.version)
 
 
-def resolve(model: str) -> ModelVersion:
-    """OpenAI's `model` field: a task name (its champion) or a version name."""
+def resolve(model: str, *, client: Any = None, user_id: str | None = None) -> ModelVersion:
+    """OpenAI's `model` field: a version name, or a task name (routed like /api/v1/generate)."""
     version = ModelVersion.objects.filter(name=model).first()
-    return version if version is not None else champion(model)
+    return version if version is not None else route(model, client=client, user_id=user_id)
 
 
 def generate(*, version: ModelVersion, messages: list[dict[str, str]], max_tokens: int, temperature: float, n: int) -> Generation:

@@ -1,0 +1,44 @@
+"""What abtesting does when the registry registers a version or serves a request, and when a
+subject is erased."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.dispatch import receiver
+
+from interactions.signals import subject_erased
+from registry.signals import choose_version, generation_served, version_registered
+
+from . import experiments
+from .models import EvalCase, Trial
+
+
+@receiver(version_registered, dispatch_uid="abtesting.evaluate_candidate")
+def evaluate_candidate(sender: Any, version: Any, **kwargs: Any) -> None:
+    """Every new candidate meets the champion in the arena, on the task queue (AUTO_EVALUATE)."""
+    if settings.AUTO_EVALUATE:
+        from django_q.tasks import async_task
+
+        async_task("abtesting.tasks.evaluate_candidate", version.pk, q_options={"group": "arena"})
+
+
+@receiver(choose_version, dispatch_uid="abtesting.canary")
+def canary(sender: Any, task: str, client: Any, user_id: str | None, **kwargs: Any) -> Any:
+    return experiments.canary_version(task=task, client=client, user_id=user_id)
+
+
+@receiver(generation_served, dispatch_uid="abtesting.sample_trial")
+def sample_trial(sender: Any, task: str, version: Any, interaction_id: str | None, max_tokens: int = 64, **kwargs: Any) -> None:
+    experiments.on_served(task=task, version=version, interaction_id=interaction_id, max_tokens=max_tokens)
+
+
+@receiver(subject_erased, dispatch_uid="abtesting.erase_derived")
+def erase_derived(sender: Any, interaction_ids: list[Any], **kwargs: Any) -> dict[str, int]:
+    """Trials (both answers to the subject's requests) and evaluation cases made from their data."""
+    if not interaction_ids:
+        return {}
+    trials = Trial.objects.filter(interaction_id__in=interaction_ids).delete()[0]
+    cases = EvalCase.objects.filter(source_interaction_id__in=interaction_ids).delete()[0]
+    return {"trials": trials, "eval_cases": cases}
