@@ -7,7 +7,7 @@ time; tests check every function against scipy).
   ratio (an mSPRT). Under H0 (p = 0.5) it is a non-negative martingale, so by Ville's inequality
   the chance it ever exceeds 1/alpha is at most alpha, however often one looks;
 - the sample-ratio-mismatch check (chi-square goodness of fit);
-- a one-sided two-proportion z-test for guardrails (error rates).
+- a one-sided two-proportion z-test for guardrails (error rates) and Welch's t-test (mean feedback).
 """
 
 from __future__ import annotations
@@ -149,6 +149,67 @@ def proportion_worse(bad_new: int, n_new: int, bad_old: int, n_old: int) -> floa
         return 1.0
     se = math.sqrt(pooled * (1 - pooled) * (1 / n_new + 1 / n_old))
     return normal_sf((bad_new / n_new - bad_old / n_old) / se)
+
+
+def _betacf(a: float, b: float, x: float) -> float:
+    """Continued fraction of the regularized incomplete beta function (modified Lentz)."""
+    tiny = 1e-300
+    c, d = 1.0, 1.0 - (a + b) * x / (a + 1)
+    d = 1.0 / (tiny if abs(d) < tiny else d)
+    h = d
+    for m in range(1, 1000):
+        m2 = 2 * m
+        for numerator in (m * (b - m) * x / ((a + m2 - 1) * (a + m2)), -(a + m) * (a + b + m) * x / ((a + m2) * (a + m2 + 1))):
+            d = 1.0 + numerator * d
+            d = 1.0 / (tiny if abs(d) < tiny else d)
+            c = 1.0 + numerator / c
+            c = tiny if abs(c) < tiny else c
+            h *= d * c
+        if abs(d * c - 1) < 1e-15:
+            break
+    return h
+
+
+def betainc(a: float, b: float, x: float) -> float:
+    """The regularized incomplete beta function I_x(a, b)."""
+    if x <= 0:
+        return 0.0
+    if x >= 1:
+        return 1.0
+    front = math.exp(math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x))
+    if x < (a + 1) / (a + b + 2):
+        return front * _betacf(a, b, x) / a
+    return 1.0 - front * _betacf(b, a, 1 - x) / b
+
+
+def t_sf(t: float, df: float) -> float:
+    """P(T > t) for Student's t with df degrees of freedom."""
+    tail = 0.5 * betainc(df / 2, 0.5, df / (df + t * t))
+    return tail if t >= 0 else 1.0 - tail
+
+
+@dataclass(frozen=True)
+class Welch:
+    statistic: float
+    df: float
+    p_lower: float  # one-sided: the first mean is lower than the second
+
+
+def welch_lower(first: Sequence[float], second: Sequence[float]) -> Welch:
+    """Welch's unequal-variance t-test, one-sided: is the first sample's mean lower (worse
+    feedback, say) than the second's? Needs two values on each side."""
+    n1, n2 = len(first), len(second)
+    if n1 < 2 or n2 < 2:
+        return Welch(0.0, 0.0, 1.0)
+    m1, m2 = sum(first) / n1, sum(second) / n2
+    v1 = sum((x - m1) ** 2 for x in first) / (n1 - 1)
+    v2 = sum((x - m2) ** 2 for x in second) / (n2 - 1)
+    se2 = v1 / n1 + v2 / n2
+    if se2 == 0:
+        return Welch(0.0, float(n1 + n2 - 2), 1.0 if m1 >= m2 else 0.0)
+    statistic = (m1 - m2) / math.sqrt(se2)
+    df = se2**2 / ((v1 / n1) ** 2 / (n1 - 1) + (v2 / n2) ** 2 / (n2 - 1))
+    return Welch(statistic, df, 1.0 - t_sf(statistic, df))
 
 
 @dataclass(frozen=True)

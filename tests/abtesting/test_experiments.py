@@ -153,6 +153,26 @@ def test_from_training_to_promotion_needs_only_the_approval_and_bad_labels_never
     refused = api.post(f"/api/v1/models/{bad.name}/promote", {"reason": "try"}, format="json")
     assert refused.status_code == 409
 
+    # 5. the monthly report: a drill rollback to the base makes the champion worse than its predecessor
+    import io
+
+    from abtesting.models import EvalReport
+    from registry.services import version_rollback
+
+    version_rollback(task="commands", actor="test", reason="drill")
+    out = io.StringIO()
+    call_command("evaluation_report", "commands", stdout=out)
+    report = EvalReport.objects.get()
+    assert [v["version"] for v in report.versions] == [good.name, base.name]
+    suite = f"dataset-{good.dataset_id}"
+    trend = next(row["scores"] for row in report.trend if row["suite"] == suite)
+    assert trend[0]["score"] > trend[1]["score"] + 0.05, trend
+    assert any(r["suite"] == suite and r["version"] == base.name for r in report.regressions)
+    assert f"regression in {suite}/" in out.getvalue()
+    listed = api.get("/api/v1/evaluations/reports?task=commands").json()
+    assert listed[0]["id"] == report.pk
+    assert listed[0]["regressions"] == report.regressions
+
 
 def plain_challenger(task: str = "commands") -> tuple[ModelVersion, ModelVersion]:
     """The champion (the base) and a second version that is the same base: an A/A pair."""
@@ -359,3 +379,58 @@ def test_setup_schedules_creates_the_hourly_and_monthly_evaluations():
     assert funcs["abtesting.tasks.hourly_experiments"] == "H"
     assert funcs["abtesting.tasks.hourly_guardrails"] == "H"
     assert funcs["abtesting.tasks.monthly_reports"] == "M"
+
+
+def test_the_experiment_command_starts_lists_and_stops(training_settings):
+    import io
+
+    from django.core.management.base import CommandError
+
+    control, challenger = plain_challenger()
+    out = io.StringIO()
+    call_command("experiment", "start", challenger.name, "--mode", "canary", "--sample-rate", "0.3", stdout=out)
+    experiment = Experiment.objects.get()
+    assert experiment.mode == "canary"
+    assert experiment.sample_rate == 0.3
+    call_command("experiment", "list", stdout=out)
+    call_command("experiment", "show", str(experiment.pk), stdout=out)
+    assert f"{challenger.name} vs {control.name} canary running: need_more_data (no trials)" in out.getvalue()
+    with pytest.raises(CommandError, match="already has an open experiment"):
+        call_command("experiment", "start", challenger.name, stdout=out)
+    with pytest.raises(CommandError, match="No model version named 'nope'"):
+        call_command("experiment", "start", "nope", stdout=out)
+    with pytest.raises(CommandError, match="No experiment 999999"):
+        call_command("experiment", "stop", "999999", stdout=out)
+    call_command("experiment", "stop", str(experiment.pk), "--reason", "enough", stdout=out)
+    assert Experiment.objects.get().status == "stopped"
+    with pytest.raises(CommandError, match="only one awaiting approval can be approved"):
+        call_command("experiment", "approve", str(experiment.pk), stdout=out)
+
+
+def test_the_admin_shows_an_experiment_and_approves_its_recommendation(training_settings, client, django_user_model, make_api):
+    control, challenger = plain_challenger()
+    experiment = experiments.experiment_start(challenger=challenger, actor="test", min_trials=3)
+    owner = make_api().client_obj
+    for i in range(10):
+        interaction = Interaction.objects.create(
+            client=owner, task="commands", input_text=f"q{i}", output_text="a", model_version=control.name
+        )
+        Trial.objects.create(experiment=experiment, interaction=interaction, shown="A", output_a="a", output_b="b", verdict="B",
+                             source="ground_truth", latency_a_ms=10, latency_b_ms=12)  # fmt: skip
+    experiment = experiments.experiment_evaluate(experiment=experiment)
+    assert experiment.status == "awaiting_approval"
+    client.force_login(django_user_model.objects.create_superuser("staff", "", "pw"))
+    page = client.get(f"/admin/abtesting/experiment/{experiment.pk}/change/").content.decode()
+    assert "sequential p-value" in page
+    assert "ground truth" in page
+    listing = client.get("/admin/abtesting/experiment/").content.decode()
+    assert "1.00 [" in listing
+    url = "/admin/abtesting/experiment/"
+    confirm = client.post(url, {"action": "approve", "_selected_action": [experiment.pk]})
+    assert b"Reason" in confirm.content
+    client.post(url, {"action": "approve", "_selected_action": [experiment.pk], "confirm_submit": "1", "reason": "looks right"})
+    experiment.refresh_from_db()
+    assert experiment.status == "completed"
+    assert experiment.decided_by == "admin:staff"
+    assert ActiveModel.objects.get(task="commands").version == challenger
+    assert client.get("/admin/abtesting/evalreport/").status_code == 200

@@ -73,3 +73,16 @@ def test_auto_rollback_can_be_turned_off(promoted, settings):
     traffic(new, 200, 40, hours_ago=6)
     assert tasks.hourly_guardrails() == "support: worse"
     assert ActiveModel.objects.get(task="support").version == new
+
+
+def test_a_champion_with_worse_feedback_is_rolled_back_by_the_welch_test(promoted):
+    from interactions.models import Feedback
+
+    old, new = promoted
+    traffic(new, 200, 4, hours_ago=6)  # errors unchanged
+    for version, scores in ((old, [4, 5, 5, 4, 3]), (new, [2, 3, 1, 2, 3])):
+        rows = list(Interaction.objects.filter(model_version=version.name)[:100])
+        Feedback.objects.bulk_create(Feedback(interaction=row, kind="score", score=scores[i % 5]) for i, row in enumerate(rows))
+    assert tasks.hourly_guardrails() == "support: rolled back"
+    event = LifecycleEvent.objects.filter(action="rollback").get()
+    assert "mean feedback 2.20 vs 4.20 of 5 (Welch t = " in event.reason

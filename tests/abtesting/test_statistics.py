@@ -104,3 +104,26 @@ def test_recommendations():
     assert st.recommend(weak).decision == "keep_control"
     even = ["A", "B"] * 75
     assert st.recommend(even).decision == "need_more_data"
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_welch_matches_scipy(seed):
+    rng = random.Random(seed)
+    first = [rng.choice([1, 2, 3, 4, 5]) for _ in range(rng.randint(5, 80))]
+    second = [rng.choice([2, 3, 4, 5, 5]) for _ in range(rng.randint(5, 80))]
+    reference = scipy_stats.ttest_ind(first, second, equal_var=False, alternative="less")
+    result = st.welch_lower(first, second)
+    assert result.statistic == pytest.approx(reference.statistic, rel=1e-9)
+    assert result.df == pytest.approx(reference.df, rel=1e-9)
+    assert result.p_lower == pytest.approx(reference.pvalue, rel=1e-7)
+
+
+@pytest.mark.parametrize(("t", "df"), [(0.0, 3), (1.5, 2.5), (-2.2, 10), (4.0, 60.3), (0.3, 1)])
+def test_the_t_tail_matches_scipy(t, df):
+    assert st.t_sf(t, df) == pytest.approx(scipy_stats.t.sf(t, df), rel=1e-9)
+
+
+def test_welch_needs_two_values_a_side_and_handles_no_spread():
+    assert st.welch_lower([5], [1, 2]).p_lower == 1.0
+    assert st.welch_lower([3, 3], [3, 3]).p_lower == 1.0
+    assert st.welch_lower([1, 1], [5, 5]).p_lower == 0.0
