@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -38,6 +38,7 @@ class ExperimentDetailSerializer(ExperimentSerializer):
     class Meta(ExperimentSerializer.Meta):
         fields = [*ExperimentSerializer.Meta.fields, "recent_trials"]
 
+    @extend_schema_field(TrialSerializer(many=True))
     def get_recent_trials(self, obj: Experiment) -> list[dict[str, object]]:
         return TrialSerializer(experiments.trials_of(experiment=obj)[:50], many=True).data  # type: ignore[return-value]
 
@@ -124,6 +125,7 @@ class ExperimentActionApi(APIView):
     required_scopes = {"POST": "admin"}
 
     @extend_schema(
+        operation_id="experiment_action",
         request=ReasonSerializer,
         responses=ExperimentSerializer,
         summary="approve (promote the challenger), reject (keep the control), stop, or evaluate now",

@@ -308,6 +308,8 @@ SPECTACULAR_SETTINGS = {
         "JobStatusEnum": "curation.models.CurationRun.Status",  # training jobs share the same states
         "DatasetStatusEnum": "curation.models.Dataset.Status",
         "RecordedStatusEnum": ["created", "replayed"],
+        "ExperimentStatusEnum": "abtesting.models.Experiment.Status",
+        "ExperimentRecommendationEnum": "abtesting.models.Experiment.Recommendation",
     },
 }
 
