@@ -302,13 +302,16 @@ def trial_record(*, experiment_id: int, interaction_id: str, max_tokens: int = 6
 # --- Evaluation -----------------------------------------------------------------------------
 
 
-def _ratings(interaction_ids: list[Any]) -> dict[Any, int]:
-    """The latest rating of each interaction on a 1-5 scale (a thumb up is 5, down is 1)."""
-    ratings: dict[Any, int] = {}
-    rows = Feedback.objects.filter(interaction_id__in=interaction_ids, kind__in=[Feedback.Kind.SCORE, Feedback.Kind.THUMB])
-    for interaction_id, kind, score, thumb in rows.order_by("created_at").values_list("interaction_id", "kind", "score", "thumb"):
-        ratings[interaction_id] = score if kind == Feedback.Kind.SCORE else (5 if thumb == Feedback.Thumb.UP else 1)
-    return ratings
+def _ratings(**interaction_filter: Any) -> dict[Any, int]:
+    """The latest rating of each matching interaction on a 1-5 scale (a thumb up is 5, down is 1),
+    in the order the interactions were made."""
+    rows = Feedback.objects.filter(kind__in=[Feedback.Kind.SCORE, Feedback.Kind.THUMB], **interaction_filter)
+    latest: dict[Any, tuple[Any, int]] = {}
+    for interaction_id, made, kind, score, thumb in rows.order_by("created_at", "id").values_list(
+        "interaction_id", "interaction__created_at", "kind", "score", "thumb"
+    ):
+        latest[interaction_id] = (made, score if kind == Feedback.Kind.SCORE else (5 if thumb == Feedback.Thumb.UP else 1))
+    return {i: rating for i, (_, rating) in sorted(latest.items(), key=lambda item: (item[1][0], str(item[0])))}
 
 
 def _refresh_verdicts(experiment: Experiment) -> None:
@@ -327,14 +330,13 @@ def _refresh_verdicts(experiment: Experiment) -> None:
     if experiment.mode != E.Mode.CANARY:
         return
     shown_b = [t for t in pending if t.interaction_id not in corrected and t.shown == "B"]
-    rated_b = _ratings([t.interaction_id for t in shown_b])
-    control_ids = list(
-        Interaction.objects.filter(task=experiment.task, model_version=experiment.control.name, created_at__gte=experiment.created_at)
-        .order_by("created_at", "id")
-        .values_list("id", flat=True)
+    rated_b = _ratings(interaction_id__in=[t.interaction_id for t in shown_b])
+    rated_a = _ratings(
+        interaction__task=experiment.task,
+        interaction__model_version=experiment.control.name,
+        interaction__created_at__gte=experiment.created_at,
     )
-    rated_a = _ratings(control_ids)
-    partners = iter([i for i in control_ids if i in rated_a])
+    partners = iter(rated_a)
     for trial in shown_b:
         if trial.interaction_id not in rated_b:
             continue
@@ -438,7 +440,11 @@ def experiment_evaluate(*, experiment: Experiment, actor: str = "experiments") -
             to_version=experiment.challenger, reason=f"experiment {experiment.pk}: {rec.reason}",
         )  # fmt: skip
         if PromotionPolicy.objects.filter(task=experiment.task, auto_promote=True).exists():
-            _promote(experiment, "auto-promote", rec.reason)
+            try:
+                with transaction.atomic():
+                    _promote(experiment, "auto-promote", rec.reason)
+            except RegistryError as exc:
+                _finish(experiment, "", f"auto-promotion refused: {exc.one_line()}", actor, status=E.Status.STOPPED)
         else:
             experiment.status = E.Status.AWAITING_APPROVAL
             experiment.save(update_fields=["status"])
