@@ -1,15 +1,13 @@
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 
-from learning_platform.errors import DomainError
-from registry.admin import confirm_reason
+from registry.admin import reason_action
 
 from . import experiments
 from .models import EvalCase, EvalReport, EvalRun, EvalSuite, Experiment
@@ -50,23 +48,6 @@ class EvalRunAdmin(admin.ModelAdmin):
         )
 
 
-def _experiment_action(name: str, title: str, service: Callable[..., Any]) -> Callable[..., HttpResponse | None]:
-    def action(model_admin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Experiment]) -> HttpResponse | None:
-        reason = confirm_reason(model_admin, request, queryset, title, name)
-        if not isinstance(reason, str):
-            return reason
-        for experiment in queryset:
-            try:
-                service(experiment=experiment, actor=f"admin:{request.user.get_username()}", reason=reason)
-                model_admin.message_user(request, f"{title}: experiment {experiment.pk}", messages.SUCCESS)
-            except DomainError as exc:
-                model_admin.message_user(request, exc.one_line(), messages.ERROR)
-        return None
-
-    action.__name__ = name
-    return admin.action(description=title)(action)
-
-
 @admin.register(Experiment)
 class ExperimentAdmin(admin.ModelAdmin):
     list_display = ["id", "task", "challenger", "control", "mode", "status", "recommendation", "trial_count", "win_rate", "created_at"]
@@ -77,9 +58,11 @@ class ExperimentAdmin(admin.ModelAdmin):
     fields = ["task", "control", "challenger", "mode", "sample_rate", "min_trials", "max_trials", "max_days", "min_win_rate", "alpha",
               *readonly_fields[3:]]  # fmt: skip
     actions = [
-        _experiment_action("approve", "Approve the recommendation: promote the challenger", experiments.experiment_approve),
-        _experiment_action("reject", "Keep the control (reject the challenger)", experiments.experiment_reject),
-        _experiment_action("stop", "Stop without a decision", experiments.experiment_stop),
+        reason_action(
+            "approve", "Approve the recommendation: promote the challenger", experiments.experiment_approve, argument="experiment"
+        ),
+        reason_action("reject", "Keep the control (reject the challenger)", experiments.experiment_reject, argument="experiment"),
+        reason_action("stop", "Stop without a decision", experiments.experiment_stop, argument="experiment"),
         "evaluate_now",
     ]
 

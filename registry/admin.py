@@ -9,6 +9,8 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
+from learning_platform.errors import DomainError
+
 from . import services
 from .models import ActiveModel, LifecycleEvent, ModelVersion, PromotionPolicy, ServingRoute
 
@@ -24,16 +26,19 @@ def confirm_reason(
     return TemplateResponse(request, "admin/registry/confirm_action.html", context)
 
 
-def _lifecycle_action(name: str, title: str, service: Callable[..., Any]) -> Callable[..., HttpResponse | None]:
-    def action(model_admin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> HttpResponse | None:
+def reason_action(name: str, title: str, service: Callable[..., Any], *, argument: str = "version") -> Callable[..., HttpResponse | None]:
+    """An admin action that asks for a reason, then calls service(<argument>=obj, actor=, reason=)
+    for each selected object; a refusal (any DomainError) becomes an error message."""
+
+    def action(model_admin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Any]) -> HttpResponse | None:
         reason = confirm_reason(model_admin, request, queryset, title, name)
         if not isinstance(reason, str):
             return reason
-        for version in queryset:
+        for obj in queryset:
             try:
-                service(version=version, actor=f"admin:{request.user.get_username()}", reason=reason)
-                model_admin.message_user(request, f"{title}: {version.name}", messages.SUCCESS)
-            except services.RegistryError as exc:
+                service(**{argument: obj}, actor=f"admin:{request.user.get_username()}", reason=reason)
+                model_admin.message_user(request, f"{title}: {obj}", messages.SUCCESS)
+            except DomainError as exc:
                 model_admin.message_user(request, exc.one_line(), messages.ERROR)
         return None
 
@@ -49,10 +54,10 @@ class ModelVersionAdmin(admin.ModelAdmin):
     readonly_fields = [f.name for f in ModelVersion._meta.fields]
     list_select_related = ["training_job", "dataset"]
     actions = [
-        _lifecycle_action("approve", "Approve", services.version_approve),
-        _lifecycle_action("reject", "Reject", services.version_reject),
-        _lifecycle_action("promote", "Promote to champion", services.version_promote),
-        _lifecycle_action("retire", "Retire", services.version_retire),
+        reason_action("approve", "Approve", services.version_approve),
+        reason_action("reject", "Reject", services.version_reject),
+        reason_action("promote", "Promote to champion", services.version_promote),
+        reason_action("retire", "Retire", services.version_retire),
         "compare",
     ]
 
