@@ -31,6 +31,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from benchmarks._common import fresh_database  # noqa: E402
+
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/lp_bench_abtesting"
 ALPHA = 0.05
 
@@ -87,18 +89,13 @@ def sequential_stopping(p1: float = 0.65, runs: int = 1000, cap: int = 5000, min
 
 
 def latency(workdir: Path) -> None:
-    import psycopg
 
     url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL)
     base = workdir / "base"
     os.environ.update({"DATABASE_URL": url, "DEBUG": "true", "LOG_LEVEL": "WARNING", "DJANGO_SETTINGS_MODULE": "learning_platform.settings",
                        "HF_HUB_OFFLINE": "1", "BASE_MODEL": str(base), "ARTIFACTS_DIR": str(workdir / "artifacts"),
                        "ALLOWED_HOSTS": "testserver,localhost", "AUTO_EVALUATE": "false"})  # fmt: skip
-    name = url.rsplit("/", 1)[1]
-    with psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=os.environ.copy(), check=True)
+    fresh_database(url)
     import django
 
     django.setup()

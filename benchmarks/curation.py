@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks._common import tree_rss_kb  # noqa: E402
+from benchmarks._common import fresh_database, tree_rss_kb  # noqa: E402
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/lp_bench_curation"
 ENV = {"DEBUG": "true", "DJANGO_SETTINGS_MODULE": "learning_platform.settings", "LOG_LEVEL": "WARNING"}
@@ -43,15 +43,7 @@ PII = [" My email is jane{n}@example.com.", " Call me on +44 20 7946 {n:04d}.", 
 
 
 def prepare(url: str) -> None:
-    import psycopg
-
-    name = url.rsplit("/", 1)[1]
-    with psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env={**os.environ, **ENV, "DATABASE_URL": url}, check=True
-    )
+    fresh_database(url, {**os.environ, **ENV, "DATABASE_URL": url})
 
 
 def generate(rows: int, seed: int = 1) -> float:

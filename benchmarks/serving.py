@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -25,18 +24,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from benchmarks._common import fresh_database  # noqa: E402
+
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/lp_bench_serving"
 PROMPTS = [f"{action} {thing} {n}" for action in ("create", "move", "share") for thing in ("file", "task") for n in (3, 17)]
 
 
 def prepare(url: str, workdir: Path) -> None:
-    import psycopg
-
-    name = url.rsplit("/", 1)[1]
-    with psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=os.environ.copy(), check=True)
+    fresh_database(url)
 
 
 def make_adapters(base: Path, out: Path, count: int) -> list[Path]:

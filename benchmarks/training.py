@@ -28,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks._common import tree_rss_kb  # noqa: E402
+from benchmarks._common import fresh_database, tree_rss_kb  # noqa: E402
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/lp_bench_training"
 WORDS = [
@@ -95,13 +95,7 @@ def run_measured(command: list[str], env: dict[str, str]) -> tuple[str, float, f
 
 
 def prepare(url: str, rows: int, base_dir: Path) -> tuple[int, list[dict]]:
-    import psycopg
-
-    name = url.rsplit("/", 1)[1]
-    with psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=os.environ.copy(), check=True)
+    fresh_database(url)
     import django
 
     django.setup()
