@@ -434,3 +434,23 @@ def test_the_admin_shows_an_experiment_and_approves_its_recommendation(training_
     assert experiment.decided_by == "admin:staff"
     assert ActiveModel.objects.get(task="commands").version == challenger
     assert client.get("/admin/abtesting/evalreport/").status_code == 200
+
+
+def test_a_registered_judge_that_names_no_answer_falls_back_to_the_heuristics(
+    training_settings, make_api, django_capture_on_commit_callbacks
+):
+    """JUDGE_MODEL as a version served here: the untrained tiny model cannot answer "1", "2" or
+    "tie", so the verdict falls back to the heuristic scorers and says why."""
+    control, challenger = plain_challenger()
+    training_settings.JUDGE_MODEL = control.name
+    experiment = experiments.experiment_start(challenger=challenger, actor="test", sample_rate=1.0)
+    api = make_api()
+    with django_capture_on_commit_callbacks(execute=True):
+        api.post("/api/v1/generate", {"task": "commands", "input_text": "open file 1", "max_tokens": 4}, format="json")
+    trial = experiment.trials.get()
+    assert trial.source == "heuristic"
+    assert "The judge's reply names no answer" in trial.detail["judge_error"]
+    training_settings.JUDGE_MODEL = "no-such-version"
+    _, source, detail = experiments.verdict_for(trial.interaction, "a", "b")
+    assert source == "heuristic"
+    assert "JUDGE_MODEL names no registered version" in detail["judge_error"]
