@@ -42,7 +42,7 @@ test-fast: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy interactions/payloads.py curation/scoring.py curation/pii.py curation/dedup.py curation/balance.py curation/gaps.py abtesting/statistics.py training/recipes.py registry/routing.py
+	$(VENV)/bin/mypy interactions/payloads.py curation/scoring.py curation/pii.py curation/dedup.py curation/balance.py curation/gaps.py abtesting/statistics.py abtesting/arena.py abtesting/scorers.py training/recipes.py registry/routing.py
 
 format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
