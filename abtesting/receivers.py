@@ -12,7 +12,7 @@ from interactions.signals import subject_erased
 from registry.signals import choose_version, generation_served, version_registered
 
 from . import experiments
-from .models import EvalCase, Trial
+from .models import EvalCase, EvalRun, Trial
 
 
 @receiver(version_registered, dispatch_uid="abtesting.evaluate_candidate")
@@ -40,5 +40,14 @@ def erase_derived(sender: Any, interaction_ids: list[Any], **kwargs: Any) -> dic
     if not interaction_ids:
         return {}
     trials = Trial.objects.filter(interaction_id__in=interaction_ids).delete()[0]
-    cases = EvalCase.objects.filter(source_interaction_id__in=interaction_ids).delete()[0]
-    return {"trials": trials, "eval_cases": cases}
+    doomed = EvalCase.objects.filter(source_interaction_id__in=interaction_ids)
+    case_ids = set(doomed.values_list("pk", flat=True))
+    scrubbed = 0
+    for run in EvalRun.objects.filter(suite_id__in=doomed.values("suite_id").distinct()):
+        kept = [row for row in run.results if row.get("id") not in case_ids]
+        if len(kept) != len(run.results):  # the answers given to their prompts go with the cases
+            run.results = kept
+            run.save(update_fields=["results"])
+            scrubbed += 1
+    cases = doomed.delete()[0]
+    return {"trials": trials, "eval_cases": cases, "eval_runs_scrubbed": scrubbed}

@@ -65,3 +65,26 @@ def test_the_evaluate_command_and_the_admin_show_a_run(training_settings, client
     page = client.get(f"/admin/abtesting/evalrun/{run.pk}/change/").content.decode()
     assert "arithmetic: score" in page
     assert client.get(f"/admin/abtesting/evalsuite/{run.suite_id}/change/").status_code == 200
+
+
+@pytest.mark.slow
+def test_erasing_a_subject_removes_the_cases_made_from_their_data_and_the_answers_to_them(training_settings):
+    from abtesting.models import EvalCase, EvalRun
+    from interactions.models import Interaction, Subject
+    from interactions.services import subject_erase_by_subject, subject_hash
+
+    dataset = sft_dataset(count=40, eval_ratio=0.25)
+    suite = services.suite_from_dataset(dataset=dataset)
+    case = suite.cases.first()
+    interaction = Interaction.objects.get(pk=case.source_interaction_id)
+    subject = Subject.objects.create(client=interaction.client, user_hash=subject_hash(client=interaction.client, user_id="ann"))
+    Interaction.objects.filter(pk=interaction.pk).update(subject=subject)
+    run = services.eval_run(version=champion("commands"), suite=suite)
+    assert case.pk in {row["id"] for row in run.results}
+    erasure = subject_erase_by_subject(subject=subject, requested_by="test")
+    assert erasure.counts["eval_cases"] == 1
+    assert erasure.counts["eval_runs_scrubbed"] == 1
+    assert not EvalCase.objects.filter(pk=case.pk).exists()
+    run = EvalRun.objects.get(pk=run.pk)
+    assert case.pk not in {row["id"] for row in run.results}
+    assert len(run.results) == suite.cases.count()
