@@ -70,13 +70,28 @@ class ExperimentAdmin(admin.ModelAdmin):
         return False  # started by the arena, the API or `manage.py experiment start`
 
     def get_readonly_fields(self, request: HttpRequest, obj: Experiment | None = None) -> list[str]:
-        editable_rules = obj is not None and obj.status == Experiment.Status.RUNNING
-        rules = [] if editable_rules else ["mode", "sample_rate", "min_trials", "max_trials", "max_days", "min_win_rate", "alpha"]
-        return [*self.readonly_fields, *rules, *(["mode"] if editable_rules else [])]
+        # mode and sample rate never change after the start (subjects would move between arms);
+        # the stopping rules may change while it runs
+        running = obj is not None and obj.status == Experiment.Status.RUNNING
+        return [*self.readonly_fields, "mode", "sample_rate", *([] if running else experiments.RULES)]
+
+    def get_form(self, request: HttpRequest, obj: Experiment | None = None, change: bool = False, **kwargs: Any) -> Any:
+        form = super().get_form(request, obj, change, **kwargs)
+
+        class RulesForm(form):  # type: ignore[misc, valid-type]
+            def clean(self) -> dict[str, Any]:
+                data = super().clean()
+                if obj is not None and all(name in data for name in experiments.RULES):
+                    for name, messages in experiments.rules_problems({n: data[n] for n in experiments.RULES}).items():
+                        self.add_error(name, messages)
+                return data
+
+        return RulesForm
 
     def save_model(self, request: HttpRequest, obj: Experiment, form: Any, change: bool) -> None:
-        super().save_model(request, obj, form, change)
-        experiments.forget_cache(obj.task)
+        rules = {name: form.cleaned_data[name] for name in experiments.RULES if name in form.cleaned_data}
+        if rules:
+            experiments.experiment_update_rules(experiment=obj, actor=f"admin:{request.user.get_username()}", **rules)
 
     @admin.display(description="trials")
     def trial_count(self, obj: Experiment) -> int:

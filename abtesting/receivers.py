@@ -30,8 +30,10 @@ def canary(sender: Any, task: str, client: Any, user_id: str | None, **kwargs: A
 
 
 @receiver(generation_served, dispatch_uid="abtesting.sample_trial")
-def sample_trial(sender: Any, task: str, version: Any, interaction_id: str | None, max_tokens: int = 64, **kwargs: Any) -> None:
-    experiments.on_served(task=task, version=version, interaction_id=interaction_id, max_tokens=max_tokens)
+def sample_trial(
+    sender: Any, task: str, version: Any, interaction_id: str | None, max_tokens: int = 64, temperature: float = 0.0, **kwargs: Any
+) -> None:
+    experiments.on_served(task=task, version=version, interaction_id=interaction_id, max_tokens=max_tokens, temperature=temperature)
 
 
 @receiver(subject_erased, dispatch_uid="abtesting.erase_derived")
@@ -40,6 +42,8 @@ def erase_derived(sender: Any, interaction_ids: list[Any], **kwargs: Any) -> dic
     if not interaction_ids:
         return {}
     trials = Trial.objects.filter(interaction_id__in=interaction_ids).delete()[0]
+    # canary trials judged by pairing another subject's rating with one of theirs lose that pairing
+    unpaired = experiments.trials_unpair(interaction_ids=[str(i) for i in interaction_ids])
     doomed = EvalCase.objects.filter(source_interaction_id__in=interaction_ids)
     case_ids = set(doomed.values_list("pk", flat=True))
     scrubbed = 0
@@ -50,4 +54,4 @@ def erase_derived(sender: Any, interaction_ids: list[Any], **kwargs: Any) -> dic
             run.save(update_fields=["results"])
             scrubbed += 1
     cases = doomed.delete()[0]
-    return {"trials": trials, "eval_cases": cases, "eval_runs_scrubbed": scrubbed}
+    return {"trials": trials, "trials_unpaired": unpaired, "eval_cases": cases, "eval_runs_scrubbed": scrubbed}

@@ -39,7 +39,7 @@ def report_build(*, task: str) -> EvalReport:
     versions = report_versions(task=task)
     if not versions:
         return EvalReport.objects.create(task=task, summary="no champion yet: nothing to report")
-    suites = list(EvalSuite.objects.filter(task=task).order_by("name")) or [suite_default(task=task)]
+    suites = list(EvalSuite.objects.filter(task=task, cases__isnull=False).distinct().order_by("name")) or [suite_default(task=task)]
     rows: list[dict[str, Any]] = []
     for version in versions:
         results = []

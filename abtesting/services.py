@@ -114,7 +114,7 @@ def suites_for_arena(version: ModelVersion) -> list[EvalSuite]:
     if version.dataset_id and not EvalSuite.objects.filter(task=version.task, name=f"dataset-{version.dataset_id}").exists():
         with contextlib.suppress(EvaluationError):  # no eval split, or a kind without targets
             suite_from_dataset(dataset=Dataset.objects.get(pk=version.dataset_id))
-    suites = list(EvalSuite.objects.filter(task=version.task).exclude(name="default").order_by("pk"))
+    suites = list(EvalSuite.objects.filter(task=version.task, cases__isnull=False).exclude(name="default").distinct().order_by("pk"))
     return suites or [suite_default(task=version.task)]
 
 

@@ -229,7 +229,7 @@ def recommend(history: Sequence[str], *, min_trials: int = 100, min_win_rate: fl
     p_value = always_valid_p(decided)
     if len(history) < min_trials:
         return Recommendation("need_more_data", f"{len(history)} of {min_trials} trials", rate, p_value)
-    if p_value < alpha and rate.rate >= min_win_rate:
+    if p_value < alpha and rate.rate >= min_win_rate and rate.rate > 0.5:
         return Recommendation(
             "promote_challenger", f"win rate {rate.rate:.2f} >= {min_win_rate} and p = {p_value:.4f} < {alpha}", rate, p_value
         )

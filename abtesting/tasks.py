@@ -14,8 +14,10 @@ def evaluate_candidate(version_id: int) -> str:
     return f"{result['version']}: {result['status']}"
 
 
-def run_trial(experiment_id: int, interaction_id: str, max_tokens: int = 64) -> str:
-    trial = experiments.trial_record(experiment_id=experiment_id, interaction_id=interaction_id, max_tokens=max_tokens)
+def run_trial(experiment_id: int, interaction_id: str, max_tokens: int = 64, temperature: float = 0.0) -> str:
+    trial = experiments.trial_record(
+        experiment_id=experiment_id, interaction_id=interaction_id, max_tokens=max_tokens, temperature=temperature
+    )
     return f"trial {trial.pk}: {trial.verdict} ({trial.source})" if trial else "skipped (experiment ended or interaction erased)"
 
 

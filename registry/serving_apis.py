@@ -67,6 +67,7 @@ def _log(
     result: serving.Generation,
     user_id: str | None,
     max_tokens: int,
+    temperature: float,
 ) -> str | None:
     payload: dict[str, Any] = {
         "task": task, "messages": messages, "output_text": result.texts[0], "model_version": result.version,
@@ -80,7 +81,7 @@ def _log(
     interaction_id = str(recorded.interaction.pk) if recorded.interaction else None
     generation_served.send(
         sender=ModelVersion, task=task, version=version, interaction_id=interaction_id, client=request.auth, user_id=user_id,
-        max_tokens=max_tokens,
+        max_tokens=max_tokens, temperature=temperature,
     )  # fmt: skip
     return interaction_id
 
@@ -101,7 +102,7 @@ class GenerateApi(APIView):
         )
         interaction_id = _log(
             request, task=values["task"], version=version, messages=values["messages"], result=result, user_id=values.get("user_id"),
-            max_tokens=values["max_tokens"],
+            max_tokens=values["max_tokens"], temperature=values["temperature"],
         )  # fmt: skip
         usage = {"prompt_tokens": result.prompt_tokens, "completion_tokens": sum(result.completion_tokens)}
         return Response(
@@ -130,8 +131,9 @@ class ChatCompletionsApi(APIView):
             version=version, messages=messages, max_tokens=max_tokens, temperature=values["temperature"], n=values["n"]
         )
         interaction_id = _log(
-            request, task=version.task, version=version, messages=messages, result=result, user_id=values.get("user"), max_tokens=max_tokens
-        )
+            request, task=version.task, version=version, messages=messages, result=result, user_id=values.get("user"),
+            max_tokens=max_tokens, temperature=values["temperature"],
+        )  # fmt: skip
         completion_id, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
         if values["stream"]:
             return StreamingHttpResponse(_stream(completion_id, created, result, interaction_id), content_type="text/event-stream")

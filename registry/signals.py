@@ -4,8 +4,9 @@
 - choose_version(task, client, user_id) -> ModelVersion | None: asked before a request is
   served; a receiver may answer another version for this subject (a canary). The first
   non-None answer wins; with none, the router or the champion serves.
-- generation_served(task, version, interaction_id, client, user_id): a request was answered and
-  logged (interaction_id is None when the subject opted out and nothing was stored).
+- generation_served(task, version, interaction_id, client, user_id, max_tokens, temperature): a
+  request was answered and logged (interaction_id is None when the subject opted out and nothing
+  was stored).
 """
 
 from __future__ import annotations

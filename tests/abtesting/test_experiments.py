@@ -18,6 +18,7 @@ from curation.models import TrainingExample
 from interactions.models import Interaction
 from registry.models import ActiveModel, LifecycleEvent, ModelVersion
 from registry.serving import champion
+from tests.factories import ApiClientFactory
 from tests.training.conftest import command, make_examples, sft_dataset
 from training import runner
 from training import services as training
@@ -454,3 +455,130 @@ def test_a_registered_judge_that_names_no_answer_falls_back_to_the_heuristics(
     _, source, detail = experiments.verdict_for(trial.interaction, "a", "b")
     assert source == "heuristic"
     assert "JUDGE_MODEL names no registered version" in detail["judge_error"]
+
+
+def test_rules_that_cannot_work_are_refused_and_a_canary_keeps_a_control_share(training_settings, make_api):
+    api = make_api()
+    _, challenger = plain_challenger()
+    for body, field in [
+        ({"mode": "canary", "sample_rate": 1}, "sample_rate"),
+        ({"max_trials": 50}, "max_trials"),  # below the default minimum of 100
+        ({"min_win_rate": 0.5}, "min_win_rate"),
+    ]:
+        refused = api.post("/api/v1/experiments", {"challenger": challenger.name, **body}, format="json")
+        assert refused.status_code == 400, (body, refused.content)
+        assert field in {**refused.json().get("errors", {}), **refused.json()}, refused.json()
+    with pytest.raises(experiments.ExperimentError):
+        experiments.experiment_start(challenger=challenger, actor="test", min_win_rate=0.3)
+    assert not Experiment.objects.exists()
+
+
+def test_a_challenger_that_becomes_tainted_stops_serving_at_once(training_settings, make_api, django_capture_on_commit_callbacks):
+    api = make_api()
+    control, challenger = plain_challenger()
+    experiment = experiments.experiment_start(challenger=challenger, actor="test", mode="canary", sample_rate=0.99)
+    body = {"task": "commands", "input_text": "open file 1", "max_tokens": 2, "user_id": "bob"}
+    with django_capture_on_commit_callbacks(execute=True):
+        assert api.post("/api/v1/generate", body, format="json").json()["version"] == challenger.name
+    ModelVersion.objects.filter(pk=challenger.pk).update(tainted=True, tainted_reason="trained on erased data")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert api.post("/api/v1/generate", body, format="json").json()["version"] == control.name
+    experiment = experiments.experiment_evaluate(experiment=experiment)
+    assert experiment.status == "stopped"
+    assert "is tainted" in experiment.reason
+
+
+def test_an_approval_after_the_champion_changed_is_refused(training_settings, make_api):
+    from registry.services import version_promote
+
+    control, challenger = plain_challenger()
+    experiment = experiments.experiment_start(challenger=challenger, actor="test", min_trials=3)
+    owner = make_api().client_obj
+    for i in range(10):
+        interaction = Interaction.objects.create(
+            client=owner, task="commands", input_text=f"q{i}", output_text="a", model_version=control.name
+        )
+        Trial.objects.create(experiment=experiment, interaction=interaction, shown="A", output_a="a", output_b="b", verdict="B",
+                             source="ground_truth")  # fmt: skip
+    assert experiments.experiment_evaluate(experiment=experiment).status == "awaiting_approval"
+    other = ModelVersion.objects.create(task="commands", name="other", number=97, base_model=control.base_model, status="approved")
+    version_promote(version=other, actor="staff")
+    with pytest.raises(experiments.ExperimentError, match="no longer the champion"):
+        experiments.experiment_approve(experiment=experiment, actor="staff")
+    assert ActiveModel.objects.get(task="commands").version == other
+    experiment = experiments.experiment_evaluate(experiment=experiment)
+    assert experiment.status == "stopped"
+
+
+def test_erasing_a_subject_whose_rating_was_paired_unpairs_it(training_settings, make_api, django_capture_on_commit_callbacks):
+    api = make_api()
+    control, challenger = plain_challenger()
+    experiment = experiments.experiment_start(challenger=challenger, actor="test", mode="canary", sample_rate=0.5, min_trials=1000)
+    for user in range(16):
+        with django_capture_on_commit_callbacks(execute=True):
+            answer = api.post("/api/v1/generate", {"task": "commands", "input_text": "x", "max_tokens": 2, "user_id": f"u{user}"},
+                              format="json").json()  # fmt: skip
+        api.post(f"/api/v1/interactions/{answer['interaction_id']}/feedback", {"kind": "thumb", "thumb": "up"}, format="json")
+    experiments.experiment_evaluate(experiment=experiment)
+    paired = Trial.objects.filter(source="feedback").first()
+    assert paired is not None
+    partner = Interaction.objects.get(pk=paired.detail["paired_with"])
+    assert partner.model_version == control.name
+    from interactions.services import subject_erase_by_subject
+
+    erasure = subject_erase_by_subject(subject=partner.subject, requested_by="test")  # the subject who gave the paired rating
+    assert erasure.counts["trials_unpaired"] == 1
+    paired.refresh_from_db()
+    assert paired.source == "heuristic"
+    assert "paired_with" not in paired.detail
+    assert not Trial.objects.filter(detail__paired_with=str(partner.pk)).exists()
+
+
+def test_a_judge_that_answers_garbage_falls_back(training_settings):
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    class Broken(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"<html>not json</html>")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Broken)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    training_settings.JUDGE_URL, training_settings.JUDGE_MODEL = f"http://127.0.0.1:{server.server_port}/v1", "judge"
+    try:
+        interaction = Interaction.objects.create(
+            client=ApiClientFactory(), task="t", input_text="q", messages=[{"role": "user", "content": "q"}]
+        )
+        verdict, source, detail = experiments.verdict_for(interaction, "", "an answer")
+    finally:
+        server.shutdown()
+    assert (verdict, source) == ("B", "heuristic")
+    assert "The judge failed: JSONDecodeError" in detail["judge_error"]
+
+
+def test_the_admin_changes_a_running_experiments_rules_but_not_its_split(training_settings, client, django_user_model):
+    _, challenger = plain_challenger()
+    experiment = experiments.experiment_start(challenger=challenger, actor="test", sample_rate=0.3)
+    client.force_login(django_user_model.objects.create_superuser("staff", "", "pw"))
+    url = f"/admin/abtesting/experiment/{experiment.pk}/change/"
+    rules = {"min_trials": 50, "max_trials": 40, "max_days": 7, "min_win_rate": 0.7, "alpha": 0.01, "sample_rate": 0.9}
+    refused = client.post(url, rules)
+    assert refused.status_code == 200
+    assert "At least min_trials (50)." in refused.content.decode()
+    saved = client.post(url, {**rules, "max_trials": 500})
+    assert saved.status_code == 302
+    experiment.refresh_from_db()
+    assert (experiment.min_trials, experiment.max_trials, experiment.max_days, experiment.min_win_rate, experiment.alpha) == (
+        50,
+        500,
+        7,
+        0.7,
+        0.01,
+    )
+    assert experiment.sample_rate == 0.3, "the split never changes after the start"

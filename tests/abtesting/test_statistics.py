@@ -127,3 +127,8 @@ def test_welch_needs_two_values_a_side_and_handles_no_spread():
     assert st.welch_lower([5], [1, 2]).p_lower == 1.0
     assert st.welch_lower([3, 3], [3, 3]).p_lower == 1.0
     assert st.welch_lower([1, 1], [5, 5]).p_lower == 0.0
+
+
+def test_a_losing_challenger_is_never_promoted_whatever_the_bar():
+    history = ["A"] * 80 + ["B"] * 20
+    assert st.recommend(history, min_win_rate=0.1).decision == "keep_control"
