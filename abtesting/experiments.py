@@ -346,7 +346,7 @@ def _ratings(**interaction_filter: Any) -> dict[Any, int]:
     for interaction_id, made, kind, score, thumb in rows.order_by("created_at", "id").values_list(
         "interaction_id", "interaction__created_at", "kind", "score", "thumb"
     ):
-        latest[interaction_id] = (made, score if kind == Feedback.Kind.SCORE else (5 if thumb == Feedback.Thumb.UP else 1))
+        latest[interaction_id] = (made, Feedback.rating(kind, score, thumb))
     return {i: rating for i, (_, rating) in sorted(latest.items(), key=lambda item: (item[1][0], str(item[0])))}
 
 
@@ -380,9 +380,14 @@ def _refresh_verdicts(experiment: Experiment) -> None:
         if partner is None:
             break
         rating_a, rating_b = rated_a[partner], rated_b[trial.interaction_id]
-        trial.verdict = T.Verdict.TIE if rating_a == rating_b else (T.Verdict.B if rating_b > rating_a else T.Verdict.A)
-        trial.source, trial.detail = T.Source.FEEDBACK, {"rating_a": rating_a, "rating_b": rating_b, "paired_with": str(partner)}
-        trial.save(update_fields=["verdict", "source", "detail"])
+        paired = (
+            _compare(rating_a, rating_b),
+            T.Source.FEEDBACK,
+            {"rating_a": rating_a, "rating_b": rating_b, "paired_with": str(partner)},
+        )
+        if (trial.verdict, trial.source, trial.detail) != paired:  # pairs are rebuilt at every evaluation; write only changes
+            trial.verdict, trial.source, trial.detail = paired
+            trial.save(update_fields=["verdict", "source", "detail"])
 
 
 def _sample_ratio(experiment: Experiment) -> dict[str, Any] | None:
@@ -435,12 +440,17 @@ def _promote(experiment: Experiment, actor: str, reason: str) -> None:
     _finish(experiment, E.Recommendation.PROMOTE, reason, actor)
 
 
+def _locked(experiment: Experiment) -> Experiment:
+    """The experiment re-read under a row lock (callers run in a transaction)."""
+    return Experiment.objects.select_for_update().select_related("control", "challenger").get(pk=experiment.pk)
+
+
 @transaction.atomic
 def experiment_evaluate(*, experiment: Experiment, actor: str = "experiments") -> Experiment:
     """Recompute the numbers and act on them: promote (auto-promote on) or wait for an approval
     when the challenger wins; keep the control when it wins, when the sample ratio is broken,
     when the control stopped being the champion, or when the stopping rules run out."""
-    experiment = Experiment.objects.select_for_update().select_related("control", "challenger").get(pk=experiment.pk)
+    experiment = _locked(experiment)
     if experiment.status not in OPEN:
         return experiment
     champion = serving.champion(experiment.task)
@@ -520,7 +530,7 @@ def experiments_evaluate_all() -> list[Experiment]:
 @transaction.atomic
 def experiment_approve(*, experiment: Experiment, actor: str, reason: str = "") -> Experiment:
     """Accept a promote_challenger recommendation: the challenger becomes the champion."""
-    experiment = Experiment.objects.select_for_update().select_related("control", "challenger").get(pk=experiment.pk)
+    experiment = _locked(experiment)
     if experiment.status != E.Status.AWAITING_APPROVAL:
         raise ExperimentError(f"Experiment {experiment.pk} is {experiment.status}; only one awaiting approval can be approved.",
                               code="conflict")  # fmt: skip
@@ -535,7 +545,7 @@ def experiment_approve(*, experiment: Experiment, actor: str, reason: str = "") 
 @transaction.atomic
 def experiment_reject(*, experiment: Experiment, actor: str, reason: str = "") -> Experiment:
     """Keep the control: the experiment ends and the challenger is rejected."""
-    experiment = Experiment.objects.select_for_update().select_related("control", "challenger").get(pk=experiment.pk)
+    experiment = _locked(experiment)
     if experiment.status not in OPEN:
         raise ExperimentError(f"Experiment {experiment.pk} is {experiment.status}; it already ended.", code="conflict")
     _keep_control(experiment, reason or f"rejected by {actor}", actor)
@@ -545,7 +555,7 @@ def experiment_reject(*, experiment: Experiment, actor: str, reason: str = "") -
 @transaction.atomic
 def experiment_stop(*, experiment: Experiment, actor: str, reason: str = "") -> Experiment:
     """End the experiment without a decision (the challenger stays as it was)."""
-    experiment = Experiment.objects.select_for_update().select_related("control", "challenger").get(pk=experiment.pk)
+    experiment = _locked(experiment)
     if experiment.status not in OPEN:
         raise ExperimentError(f"Experiment {experiment.pk} is {experiment.status}; it already ended.", code="conflict")
     _finish(experiment, "", reason or f"stopped by {actor}", actor, status=E.Status.STOPPED)
@@ -559,7 +569,7 @@ RULES = ("min_trials", "max_trials", "max_days", "min_win_rate", "alpha")
 def experiment_update_rules(*, experiment: Experiment, actor: str, **rules: Any) -> Experiment:
     """Change a running experiment's stopping rules (its mode and sample rate stay: changing them
     would move subjects between arms mid-way)."""
-    locked = Experiment.objects.select_for_update().get(pk=experiment.pk)
+    locked = _locked(experiment)
     if locked.status != E.Status.RUNNING:
         raise ExperimentError(f"Experiment {locked.pk} is {locked.status}; only a running one's rules can change.", code="conflict")
     values = {name: rules.get(name, getattr(locked, name)) for name in RULES}

@@ -29,9 +29,7 @@ def _window(version: ModelVersion, start: datetime, end: datetime) -> dict[str, 
     rows = Interaction.objects.filter(model_version=version.name, created_at__gte=start, created_at__lt=end)
     counts = rows.aggregate(calls=Count("id"), errors=Count("id", filter=Q(outcome="failure")))
     ratings = Feedback.objects.filter(interaction__in=rows).filter(Q(kind="score") | Q(kind="thumb"))
-    values = [
-        score if kind == "score" else (5 if thumb == "up" else 1) for kind, score, thumb in ratings.values_list("kind", "score", "thumb")
-    ]
+    values = [Feedback.rating(kind, score, thumb) for kind, score, thumb in ratings.values_list("kind", "score", "thumb")]
     latencies = list(rows.filter(latency_ms__isnull=False).values_list("latency_ms", flat=True))
     mean = round(sum(values) / len(values), 3) if values else None
     return {**counts, "ratings": len(values), "rating_values": values, "mean_feedback": mean, "p95": percentile(latencies, 0.95)}

@@ -181,6 +181,11 @@ class Feedback(models.Model):
     def __str__(self) -> str:
         return f"{self.kind} on {self.interaction_id}"
 
+    @staticmethod
+    def rating(kind: str, score: int | None, thumb: str) -> int:
+        """A score or thumb on the 1-5 scale (a thumb up counts 5, down 1)."""
+        return score if kind == Feedback.Kind.SCORE and score is not None else (5 if thumb == Feedback.Thumb.UP else 1)
+
 
 class ErasureRequest(models.Model):
     """Audit of one erasure. Holds the subject's keyed hash and counts, never a raw user id."""
