@@ -182,6 +182,17 @@ def plain_challenger(task: str = "commands") -> tuple[ModelVersion, ModelVersion
     return control, challenger
 
 
+def challenger_won(experiment: Experiment, count: int) -> None:
+    """`count` trials of logged control answers that the challenger won on ground truth."""
+    client = ApiClientFactory()
+    for i in range(count):
+        interaction = Interaction.objects.create(
+            client=client, task=experiment.task, input_text=f"q{i}", output_text="a", model_version=experiment.control.name
+        )
+        Trial.objects.create(experiment=experiment, interaction=interaction, shown="A", output_a="a", output_b="b", verdict="B",
+                             source="ground_truth", latency_a_ms=10, latency_b_ms=12)  # fmt: skip
+
+
 def test_shadow_trials_are_sampled_judged_and_upgraded_by_late_corrections(training_settings, make_api, django_capture_on_commit_callbacks):
     api = make_api()
     _control, challenger = plain_challenger()
@@ -342,18 +353,14 @@ def test_the_api_starts_lists_and_stops_experiments_with_clear_errors(training_s
     assert readonly.get("/api/v1/experiments").status_code == 403
 
 
-def test_auto_promote_needs_no_approval_and_the_hourly_task_ends_stale_experiments(training_settings, make_api):
+def test_auto_promote_needs_no_approval_and_the_hourly_task_ends_stale_experiments(training_settings):
     from abtesting import tasks
     from registry.models import PromotionPolicy
 
     control, challenger = plain_challenger()
     PromotionPolicy.objects.create(task="commands", auto_promote=True)
     experiment = experiments.experiment_start(challenger=challenger, actor="test", sample_rate=1.0, min_trials=10)
-    interactions = [Interaction.objects.create(client=make_api().client_obj, task="commands", input_text=f"q{i}", output_text="a",
-                                               model_version=control.name) for i in range(12)]  # fmt: skip
-    for interaction in interactions:
-        Trial.objects.create(experiment=experiment, interaction=interaction, shown="A", output_a="a", output_b="b", verdict="B",
-                             source="ground_truth")  # fmt: skip
+    challenger_won(experiment, 12)
     assert "completed" in tasks.hourly_experiments()
     experiment.refresh_from_db()
     assert experiment.decision == "promote_challenger"
@@ -408,16 +415,10 @@ def test_the_experiment_command_starts_lists_and_stops(training_settings):
         call_command("experiment", "approve", str(experiment.pk), stdout=out)
 
 
-def test_the_admin_shows_an_experiment_and_approves_its_recommendation(training_settings, client, django_user_model, make_api):
-    control, challenger = plain_challenger()
+def test_the_admin_shows_an_experiment_and_approves_its_recommendation(training_settings, client, django_user_model):
+    _, challenger = plain_challenger()
     experiment = experiments.experiment_start(challenger=challenger, actor="test", min_trials=3)
-    owner = make_api().client_obj
-    for i in range(10):
-        interaction = Interaction.objects.create(
-            client=owner, task="commands", input_text=f"q{i}", output_text="a", model_version=control.name
-        )
-        Trial.objects.create(experiment=experiment, interaction=interaction, shown="A", output_a="a", output_b="b", verdict="B",
-                             source="ground_truth", latency_a_ms=10, latency_b_ms=12)  # fmt: skip
+    challenger_won(experiment, 10)
     experiment = experiments.experiment_evaluate(experiment=experiment)
     assert experiment.status == "awaiting_approval"
     client.force_login(django_user_model.objects.create_superuser("staff", "", "pw"))
@@ -488,18 +489,12 @@ def test_a_challenger_that_becomes_tainted_stops_serving_at_once(training_settin
     assert "is tainted" in experiment.reason
 
 
-def test_an_approval_after_the_champion_changed_is_refused(training_settings, make_api):
+def test_an_approval_after_the_champion_changed_is_refused(training_settings):
     from registry.services import version_promote
 
     control, challenger = plain_challenger()
     experiment = experiments.experiment_start(challenger=challenger, actor="test", min_trials=3)
-    owner = make_api().client_obj
-    for i in range(10):
-        interaction = Interaction.objects.create(
-            client=owner, task="commands", input_text=f"q{i}", output_text="a", model_version=control.name
-        )
-        Trial.objects.create(experiment=experiment, interaction=interaction, shown="A", output_a="a", output_b="b", verdict="B",
-                             source="ground_truth")  # fmt: skip
+    challenger_won(experiment, 10)
     assert experiments.experiment_evaluate(experiment=experiment).status == "awaiting_approval"
     other = ModelVersion.objects.create(task="commands", name="other", number=97, base_model=control.base_model, status="approved")
     version_promote(version=other, actor="staff")
