@@ -110,6 +110,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "learning_platform.metrics.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "learning_platform.middleware.RequestSizeLimitMiddleware",
@@ -198,7 +199,7 @@ CSRF_COOKIE_SECURE = _read("CSRF_COOKIE_SECURE", _bool, not DEBUG)
 SECURE_HSTS_SECONDS = _read("SECURE_HSTS_SECONDS", _positive_int, 0 if DEBUG else 31_536_000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = _read("SECURE_HSTS_INCLUDE_SUBDOMAINS", _bool, not DEBUG)
 SECURE_HSTS_PRELOAD = _read("SECURE_HSTS_PRELOAD", _bool, not DEBUG)
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
 X_FRAME_OPTIONS = "DENY"
 
 # --- Ingestion limits ---
@@ -214,6 +215,8 @@ API_THROTTLE_RATE = _read("API_THROTTLE_RATE", _rate, "")
 CLIENT_CONTEXT_RETENTION_DAYS = _read("CLIENT_CONTEXT_RETENTION_DAYS", _positive_int, 30)
 CURATION_WORKERS = _read("CURATION_WORKERS", _positive_int, 2)
 BASE_MODEL = _read("BASE_MODEL", str, "")
+# /metrics answers only with `Authorization: Bearer <METRICS_TOKEN>`; empty turns it off (404).
+METRICS_TOKEN = _read("METRICS_TOKEN", str, "")
 
 
 def _backend(value: str) -> str:

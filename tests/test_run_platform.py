@@ -16,6 +16,7 @@ import pytest
 from django.db import connection
 from django_q.models import Success
 from django_q.tasks import async_task
+from prometheus_client.parser import text_string_to_metric_families
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -50,13 +51,24 @@ def _healthy(port: int) -> bool:
         return False
 
 
+def _healthz_count(port: int) -> float:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/metrics", headers={"Authorization": "Bearer live-metrics"})
+    with urllib.request.urlopen(request, timeout=5) as response:
+        text = response.read().decode()
+    return sum(
+        s.value for f in text_string_to_metric_families(text) for s in f.samples
+        if s.name == "lp_http_requests_total" and s.labels["door"] == "healthz"
+    )  # fmt: skip
+
+
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
-def test_run_platform_serves_runs_tasks_and_stops_both_on_ctrl_c(settings):
+def test_run_platform_serves_runs_tasks_and_stops_both_on_ctrl_c(settings, tmp_path):
     port = _free_port()
-    env = {**os.environ, "DATABASE_URL": _database_url(), "DEBUG": "true", "Q_SYNC": "false", "Q_WORKERS": "1"}
+    env = {**os.environ, "DATABASE_URL": _database_url(), "DEBUG": "true", "Q_SYNC": "false", "Q_WORKERS": "1",
+           "METRICS_TOKEN": "live-metrics", "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}  # fmt: skip
     process = subprocess.Popen(
-        [sys.executable, "manage.py", "run_platform", "--bind", f"127.0.0.1:{port}", "--web-workers", "1", "--stop-timeout", "5"],
+        [sys.executable, "manage.py", "run_platform", "--bind", f"127.0.0.1:{port}", "--web-workers", "2", "--stop-timeout", "5"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -69,6 +81,10 @@ def test_run_platform_serves_runs_tasks_and_stops_both_on_ctrl_c(settings):
         task_id = async_task("interactions.tasks.purge_client_context", sync=False)
         assert _wait_for(lambda: Success.objects.filter(id=task_id).exists(), 30), "the cluster did not run the task"
         assert Success.objects.get(id=task_id).result == "purged 0 client contexts"
+        # every scrape, whichever of the two workers answers it, counts the requests of both
+        healthz = [_healthy(port) for _ in range(20)]
+        assert all(healthz)
+        assert all(_healthz_count(port) >= 20 for _ in range(6))
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=30) == 0
         assert not _healthy(port)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -26,7 +27,10 @@ class Command(BaseCommand):
                     "--access-logfile", "-", "--timeout", "120"],
             "tasks": [python, str(settings.BASE_DIR / "manage.py"), "qcluster"],
         }  # fmt: skip
-        processes = {name: subprocess.Popen(cmd, cwd=settings.BASE_DIR, start_new_session=True) for name, cmd in commands.items()}
+        env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": _metrics_dir()}
+        processes = {
+            name: subprocess.Popen(cmd, cwd=settings.BASE_DIR, env=env, start_new_session=True) for name, cmd in commands.items()
+        }
         stopping = False
 
         def stop(signum: int, frame: Any) -> None:
@@ -44,6 +48,18 @@ class Command(BaseCommand):
             _terminate(process, stop_timeout)
         if exited is not None and not stopping:
             raise CommandError(f"the {exited} process exited with code {processes[exited].returncode}; stopped the rest")
+
+
+def _metrics_dir() -> str:
+    """Where gunicorn's workers share their request counters for /metrics (emptied at each start,
+    as prometheus-client requires); PROMETHEUS_MULTIPROC_DIR overrides it."""
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if given:
+        return given
+    path = settings.BASE_DIR / "var" / "prometheus"
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return str(path)
 
 
 def _terminate(process: subprocess.Popen[bytes], timeout: float) -> None:
