@@ -28,9 +28,7 @@ class Command(BaseCommand):
             "tasks": [python, str(settings.BASE_DIR / "manage.py"), "qcluster"],
         }  # fmt: skip
         env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": _metrics_dir()}
-        processes = {
-            name: subprocess.Popen(cmd, cwd=settings.BASE_DIR, env=env, start_new_session=True) for name, cmd in commands.items()
-        }
+        processes = {name: subprocess.Popen(cmd, cwd=settings.BASE_DIR, env=env, start_new_session=True) for name, cmd in commands.items()}
         stopping = False
 
         def stop(signum: int, frame: Any) -> None:
