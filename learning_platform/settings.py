@@ -326,6 +326,7 @@ Q_CLUSTER: dict[str, Any] = {
     "max_attempts": _read("Q_MAX_ATTEMPTS", _positive_int, 3),
     "queue_limit": 50,
     "save_limit": 1000,
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "learning_platform.schema.add_error_responses"],
     "catch_up": False,
     "ack_failures": True,
     "sync": _read("Q_SYNC", _bool, False),
