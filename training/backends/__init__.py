@@ -48,6 +48,7 @@ class TrainResult:
 
 class Backend(Protocol):
     name: str
+    reason: str
 
     def train(self, spec: TrainSpec) -> TrainResult: ...
 
@@ -58,8 +59,9 @@ def cuda_available() -> bool:
     return bool(torch.cuda.is_available())
 
 
-def select(name: str, *, load_in_4bit: bool) -> Backend:
-    """`auto` picks unsloth when CUDA and the package are present, else trl."""
+def select(name: str, *, load_in_4bit: bool, base_model: str | None = None, max_length: int = 512) -> Backend:
+    """`auto` picks trl, and unsloth only on a CUDA GPU where trl would not fit (backends/device.py);
+    the backend's `reason` says why, for the job's recipe notes."""
     from .trl_backend import TrlBackend
 
     if name not in ("auto", "trl", "unsloth"):
@@ -76,8 +78,22 @@ def select(name: str, *, load_in_4bit: bool) -> Backend:
             f"load_in_4bit (QLoRA) needs bitsandbytes, which is not installed{where}: "
             "pip install -r requirements/gpu.txt, or set load_in_4bit to false."
         )
-    if name == "unsloth" or (name == "auto" and has_cuda and has_unsloth):
+    chosen, reason = name, f"{name}: asked for"
+    if name == "auto" and not has_cuda:
+        chosen, reason = "trl", "trl: no CUDA GPU here (unsloth needs one)"
+    elif name == "auto" and base_model:
+        from . import device
+
+        parameters = device.count_parameters(base_model)
+        chosen, reason = device.choose_backend("auto", parameters, device.probe(), max_length=max_length, load_in_4bit=load_in_4bit)
+    elif name == "auto":
+        chosen, reason = "trl", "trl: the faster backend on a GPU with room"
+    backend: Backend
+    if chosen == "unsloth":
         from .unsloth_backend import UnslothBackend
 
-        return UnslothBackend()
-    return TrlBackend()
+        backend = UnslothBackend()
+    else:
+        backend = TrlBackend()
+    backend.reason = reason
+    return backend

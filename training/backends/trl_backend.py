@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from . import BackendError, TrainResult, TrainSpec
+from . import BackendError, TrainResult, TrainSpec, device
 
 logger = logging.getLogger(__name__)
 
@@ -21,19 +21,18 @@ def _lora_targets(model: Any) -> list[str]:
 
 
 def _load(spec: TrainSpec) -> tuple[Any, Any]:
-    import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(spec.base_model)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    kwargs: dict[str, Any] = {"dtype": torch.float32}
+    # bf16 weights on a GPU (fp16 without bf16 units), fp32 on the CPU; 4-bit computes in the same type
+    dtype = device.torch_dtype(device.weight_dtype(device.probe()))
+    kwargs: dict[str, Any] = {"dtype": dtype}
     if spec.recipe.load_in_4bit:
         from transformers import BitsAndBytesConfig
 
-        kwargs["quantization_config"] = BitsAndBytesConfig(
-            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.float32
-        )
+        kwargs["quantization_config"] = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=dtype)
     model = AutoModelForCausalLM.from_pretrained(spec.base_model, **kwargs)
     if spec.recipe.load_in_4bit:
         from peft import prepare_model_for_kbit_training
@@ -94,6 +93,7 @@ def _common_args(spec: TrainSpec, has_eval: bool) -> dict[str, Any]:
         "use_cpu": not on_gpu,
         # This CPU has no bf16 units; bf16 and checkpointing made training 3.2x and 1.5x slower.
         "bf16": on_gpu and torch.cuda.is_bf16_supported(),
+        "fp16": on_gpu and not torch.cuda.is_bf16_supported(),
         "gradient_checkpointing": False,
         "dataloader_num_workers": 0,
         "max_length": recipe.max_length,
@@ -167,6 +167,7 @@ def last_checkpoint(output_dir: Path) -> Path | None:
 
 class TrlBackend:
     name = "trl"
+    reason = ""
 
     def load(self, spec: TrainSpec) -> tuple[Any, Any]:
         return _load(spec)
