@@ -142,3 +142,44 @@ def test_gaps_cluster_similar_questions_largest_first():
     assert [g.size for g in found] == [3, 2, 1]
     assert sorted(found[0].members) == [1, 2, 3]
     assert "invoice" in found[0].representative.lower()
+
+
+def _tied_groups() -> list[dedup.Item]:
+    """Forty groups of three near duplicates of equal quality; integer keys cross 10 and 100."""
+    rng = random.Random(11)
+    items, key = [], 0
+    for _ in range(40):
+        base = _sentence(rng, 30)
+        for text in (base, _variant(rng, base), _variant(rng, base)):
+            items.append(dedup.Item(key, text, 0.8))
+            key += 1
+    return items
+
+
+def test_near_duplicate_keepers_do_not_depend_on_the_order_items_arrive_in():
+    items = _tied_groups()
+    expected = dedup.near_duplicates(items, threshold=0.85)
+    assert len(expected) >= 60
+    for seed in range(5):
+        shuffled = list(items)
+        random.Random(seed).shuffle(shuffled)
+        assert dedup.near_duplicates(shuffled, threshold=0.85) == expected
+
+
+def test_a_quality_tie_keeps_the_lowest_rank_and_then_the_lowest_key():
+    same = "reset my password please now"
+    assert dedup.near_duplicates([dedup.Item(10, same, 0.5), dedup.Item(9, same, 0.5)]) == {10: 9}
+    ranked = [dedup.Item(1, same, 0.5, rank="b"), dedup.Item(2, same, 0.5, rank="a")]
+    assert dedup.near_duplicates(ranked) == {1: 2}
+    digest = dedup.content_hash("sft", same)
+    assert dedup.exact_duplicates([(10, digest, 0.5), (9, digest, 0.5)]) == {10: 9}
+    assert dedup.exact_duplicates([(1, digest, 0.5, "b"), (2, digest, 0.5, "a")]) == {1: 2}
+
+
+def test_exact_duplicate_keepers_do_not_depend_on_the_order_items_arrive_in():
+    rows = [(key, f"hash{key % 7}", key % 3 / 2, f"example-{key % 5}") for key in range(60)]
+    expected = dedup.exact_duplicates(rows)
+    for seed in range(5):
+        shuffled = list(rows)
+        random.Random(seed).shuffle(shuffled)
+        assert dedup.exact_duplicates(shuffled) == expected

@@ -8,6 +8,7 @@ from django.core.management import CommandError, call_command
 from curation.models import CurationRun, KnowledgeGap, TrainingExample
 from interactions import services as ingest
 from tests.curation.conftest import PII_INPUT
+from tests.factories import ApiClientFactory
 from tests.helpers import tables_containing
 
 pytestmark = pytest.mark.django_db
@@ -181,3 +182,32 @@ def test_parallel_workers_give_the_same_examples_as_one_process(mix, settings, m
     assert snapshot() == expected
     assert parallel.counts["examples_created"] == serial.counts["examples_created"] == len(expected)
     assert parallel.counts["read"] == len(mix.ids)
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_tied_near_duplicates_keep_the_same_keepers_whatever_the_number_of_workers(settings, monkeypatch):
+    """Each choice yields two preference pairs with one prompt and one chosen answer: near duplicates
+    of equal quality. Their keeper must not depend on which worker stored its chunk first."""
+    from curation.services import runs
+
+    client = ApiClientFactory(scopes=["admin"])
+    for index in range(24):
+        candidates = [{"text": f"Answer {index} is the chosen one"}, {"text": "Nope"}, {"text": "Also no"}]
+        payload = {"task": "support", "input_text": f"Question number {index}?", "output_text": "x", "candidates": candidates}
+        interaction = ingest.interaction_record(client=client, payload=payload).interaction
+        ingest.feedback_create(client=client, interaction_id=interaction.pk, payload={"kind": "choice", "candidate_rank": 0})
+    monkeypatch.setattr(runs, "CHUNK", 2)
+
+    def keepers() -> list[tuple[str, str | None]]:
+        return sorted(TrainingExample.objects.values_list("key", "duplicate_of__key"))
+
+    snapshots = []
+    for workers in (1, 2, 3, 2, 3):
+        TrainingExample.objects.all().delete()
+        settings.CURATION_WORKERS = workers
+        assert curate(since="2000-01-01").status == "succeeded"
+        snapshots.append(keepers())
+    assert sum(1 for _, kept in snapshots[0] if kept) == 24
+    assert all(snapshot == snapshots[0] for snapshot in snapshots)
+    assert all(key.endswith("choice-r1") for key, kept in snapshots[0] if not kept)
