@@ -9,7 +9,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from . import services
+from . import recipes, services
 from .models import TrainingJob
 
 
@@ -51,6 +51,8 @@ class JobCreateApi(APIView):
         data.is_valid(raise_exception=True)
         values = dict(data.validated_data)
         values["dataset_id"] = values.pop("dataset")
+        if errors := recipes.problems(values["recipe"]):  # refused before any dataset is looked up
+            raise services.TrainingError("The recipe is invalid.", fields={f"recipe.{k}": v for k, v in errors.items()})
         job = services.job_start(**values, requested_by=f"api:{request.auth.name}")
         return Response(JobSerializer(job).data, status=status.HTTP_201_CREATED)
 

@@ -3,6 +3,7 @@ reason for each choice recorded in the job. Plain values in, plain values out.""
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
@@ -42,28 +43,103 @@ class RecipeError(ValueError):
         self.errors = errors
 
 
-def parse(values: dict[str, Any] | None) -> Recipe:
-    """A Recipe from user input; unknown keys and bad values raise RecipeError."""
-    values = dict(values or {})
+@dataclass(frozen=True)
+class _Range:
+    """What a recipe field accepts: a whole number or a number (never a boolean) in [low, high];
+    `above`/`below` make an end exclusive; `optional` lets null mean "choose for me"."""
+
+    integer: bool
+    low: float
+    high: float
+    above: bool = False
+    below: bool = False
+    optional: bool = False
+
+    def problem(self, value: Any) -> str | None:
+        if value is None:
+            return None if self.optional else f"Must be {self.describe()}, not null."
+        kinds: tuple[type, ...] = (int,) if self.integer else (int, float)
+        if isinstance(value, bool) or not isinstance(value, kinds) or not math.isfinite(value):
+            return f"Must be {self.describe()}."
+        if value <= self.low if self.above else value < self.low:
+            return "Must be a positive integer." if self.integer and self.low == 1 else f"Must be {self._low()}."
+        if value >= self.high if self.below else value > self.high:
+            return f"Must be {self._high()}."
+        return None
+
+    def describe(self) -> str:
+        kind = "an integer" if self.integer else "a number"
+        if not (self.above or self.below):
+            return f"{kind} from {_number(self.low)} to {_number(self.high)}"
+        return f"{kind} {self._low()} and {self._high()}"
+
+    def _low(self) -> str:
+        return f"{'above' if self.above else 'at least'} {_number(self.low)}"
+
+    def _high(self) -> str:
+        return f"{'below' if self.below else 'at most'} {_number(self.high)}"
+
+
+def _number(value: float) -> str:
+    return f"{int(value):,}" if float(value).is_integer() else f"{value:g}"
+
+
+SEED_MAX = 2**31 - 1  # TrainingJob.seed is a 32-bit signed integer column
+RANGES = {
+    "lora_rank": _Range(True, 1, 1024),
+    "lora_alpha": _Range(True, 1, 4096, optional=True),
+    "lora_dropout": _Range(False, 0, 1, below=True),
+    "learning_rate": _Range(False, 0, 1, above=True, below=True, optional=True),
+    "epochs": _Range(False, 0, 1000, above=True, optional=True),
+    "batch_size": _Range(True, 1, 4096, optional=True),
+    "gradient_accumulation": _Range(True, 1, 1024, optional=True),
+    "max_length": _Range(True, 1, 131_072),
+    "warmup_steps": _Range(True, 0, 1_000_000),
+    "seed": _Range(True, 0, SEED_MAX),
+    "save_steps": _Range(True, 1, 1_000_000),
+    "logging_steps": _Range(True, 1, 1_000_000),
+    "beta": _Range(False, 0, 100, above=True),
+}
+FLAGS = ("load_in_4bit", "group_by_length")
+MAX_MODULES = 64
+
+
+def _modules_problem(modules: Any) -> str | None:
+    if modules is None:
+        return None
+    if not isinstance(modules, list) or not 0 < len(modules) <= MAX_MODULES:
+        return f"Must be a list of 1 to {MAX_MODULES} module names."
+    if not all(isinstance(m, str) and 0 < len(m) <= 200 and m.isprintable() for m in modules):
+        return "Must be a list of module names."
+    return None
+
+
+def problems(values: Any) -> dict[str, list[str]]:
+    """{field: [message]} for every unknown key and bad value of a recipe; empty when it is valid."""
+    if not isinstance(values, dict):
+        return {"recipe": ["Must be an object of recipe fields."]}
     known = {f.name for f in fields(Recipe)}
-    errors = {name: ["Unknown recipe field."] for name in values.keys() - known}
-    positive = ("lora_rank", "batch_size", "gradient_accumulation", "max_length", "save_steps", "logging_steps")
-    for name in positive:
-        if name in values and (type(values[name]) is not int or values[name] < 1):
-            errors[name] = ["Must be a positive integer."]
-    for name in ("learning_rate", "epochs"):
-        if values.get(name) is not None and (not isinstance(values[name], int | float) or values[name] <= 0):
-            errors[name] = ["Must be a positive number."]
-    if "lora_dropout" in values and not (isinstance(values["lora_dropout"], int | float) and 0 <= values["lora_dropout"] < 1):
-        errors["lora_dropout"] = ["Must be at least 0 and below 1."]
-    if values.get("target_modules") is not None:
-        modules = values["target_modules"]
-        if not isinstance(modules, list) or not all(isinstance(m, str) and m for m in modules):
-            errors["target_modules"] = ["Must be a list of module names."]
-        else:
-            values["target_modules"] = tuple(modules)
+    errors = {str(name): ["Unknown recipe field."] for name in values.keys() - known}
+    for name, allowed in RANGES.items():
+        if name in values and (problem := allowed.problem(values[name])):
+            errors[name] = [problem]
+    for name in FLAGS:
+        if name in values and not isinstance(values[name], bool):
+            errors[name] = ["Must be true or false."]
+    if "target_modules" in values and (problem := _modules_problem(values["target_modules"])):
+        errors["target_modules"] = [problem]
+    return errors
+
+
+def parse(values: dict[str, Any] | None) -> Recipe:
+    """A Recipe from user input; unknown keys and bad values (types and ranges) raise RecipeError."""
+    values = {} if values is None else values
+    errors = problems(values)
     if errors:
         raise RecipeError(errors)
+    values = dict(values)
+    if values.get("target_modules") is not None:
+        values["target_modules"] = tuple(values["target_modules"])
     return replace(Recipe(), **values)
 
 

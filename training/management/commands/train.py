@@ -6,7 +6,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
-from training import runner, services
+from training import recipes, runner, services
 from training.models import TrainingJob
 
 
@@ -66,6 +66,9 @@ class Command(BaseCommand):
         for flag in ("load_in_4bit", "group_by_length"):
             if options[flag]:
                 recipe[flag] = True
+        if errors := recipes.problems(recipe):
+            name, messages = next(iter(sorted(errors.items())))
+            raise services.TrainingError(f"--{name.replace('_', '-')}: {messages[0]}")
         return services.job_create(
             task=options["task"], dataset_id=options["dataset"], method=options["method"], backend=options["backend"], recipe=recipe,
             continue_from_current=options["continue_from_current"], requested_by="command",
