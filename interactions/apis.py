@@ -30,7 +30,7 @@ def _record_response(result: services.RecordResult) -> Response:
     if result.status == services.NOT_STORED:
         return Response({"status": services.NOT_STORED, "detail": NOT_STORED_DETAIL}, status=status.HTTP_202_ACCEPTED)
     code = status.HTTP_201_CREATED if result.status == services.CREATED else status.HTTP_200_OK
-    return Response(serializers.recorded_body(result.interaction, result.status), status=code)
+    return Response(serializers.recorded_body(result.interaction, result.status, result.candidates), status=code)
 
 
 class InteractionListCreateApi(APIView):

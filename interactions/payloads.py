@@ -15,40 +15,121 @@ from typing import Any
 
 import orjson
 
+from learning_platform.jsoncheck import check_json, control_message
+
 ROLES = frozenset({"system", "user", "assistant", "tool"})
 OUTCOMES = frozenset({"success", "failure", "uncertain"})
-TASK_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
-MAX_INT = 2_147_483_647
-
-INTERACTION_FIELDS = frozenset(
-    {
-        "task",
-        "messages",
-        "input_text",
-        "structured_prompt",
-        "output_text",
-        "model_version",
-        "tokens_input",
-        "tokens_output",
-        "tokens_total",
-        "latency_ms",
-        "confidence",
-        "outcome",
-        "reasoning",
-        "context_used",
-        "target_tool",
-        "language",
-        "metadata",
-        "session_id",
-        "user_id",
-        "idempotency_key",
-        "candidates",
-        "client_context",
-    }
-)
-FEEDBACK_FIELDS = frozenset({"kind", "source", "score", "thumb", "correction", "candidate_rank", "reason"})
 FEEDBACK_KINDS = frozenset({"score", "thumb", "correction", "choice", "flag"})
 FEEDBACK_SOURCES = frozenset({"user", "staff", "auto"})
+THUMBS = frozenset({"up", "down"})
+TASK_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+MAX_INT = 2_147_483_647
+MAX_RANK = 32_767
+MAX_ID = 2**63 - 1
+MAX_JSON_NESTING = 254  # what orjson writes; the API's door (MAX_JSON_DEPTH) is stricter
+
+
+@dataclass(frozen=True)
+class Field:
+    """One field of a payload: what the validator checks and what the OpenAPI schema says
+    (serializers.py builds the documenting serializers from these tables, so the two agree).
+
+    kind: slug, text, key (an idempotency key: no control character at all), integer,
+    unit_float, choice, json, ip, list (of `item` objects) or object (with `item` fields).
+    max_bytes and max_items name a `Limits` attribute (a setting, upper-cased).
+    """
+
+    kind: str
+    help: str = ""
+    required: bool = False
+    max_chars: int | None = None
+    max_bytes: str | None = None
+    max_items: str | None = None
+    options: frozenset[str] = frozenset()
+    blank: bool = True
+    minimum: int = 0
+    maximum: int = MAX_INT
+    default: Any = None
+    item: dict[str, Field] | None = None
+
+
+_TEXT = "max_text_bytes"
+MESSAGE_SPEC = {
+    "role": Field("choice", required=True, options=ROLES),
+    "content": Field("text", required=True, max_bytes=_TEXT),
+}
+CANDIDATE_SPEC = {
+    "text": Field("text", required=True, max_bytes=_TEXT),
+    "confidence": Field("unit_float"),
+    "rank": Field(
+        "integer",
+        maximum=MAX_RANK,
+        help="0-based. Defaults to the position in the list: the first candidate is rank 0.",
+    ),
+}
+CLIENT_CONTEXT_SPEC = {
+    "ip_address": Field("ip", help="The end user's IP (kept CLIENT_CONTEXT_RETENTION_DAYS)."),
+    "user_agent": Field("text", max_chars=512),
+}
+INTERACTION_SPEC: dict[str, Field] = {
+    "task": Field("slug", "The model slot, e.g. support.", max_chars=64, default="default"),
+    "messages": Field("list", "The input as chat messages; or send input_text.", max_items="max_messages", item=MESSAGE_SPEC),
+    "input_text": Field("text", "The plain input; derived from messages if absent.", max_bytes=_TEXT),
+    "structured_prompt": Field("json", "Any JSON.", max_bytes=_TEXT),
+    "output_text": Field("text", max_bytes=_TEXT),
+    "model_version": Field("text", max_chars=200),
+    "tokens_input": Field("integer"),
+    "tokens_output": Field("integer"),
+    "tokens_total": Field("integer", "Defaults to input + output."),
+    "latency_ms": Field("integer"),
+    "confidence": Field("unit_float"),
+    "outcome": Field("choice", options=OUTCOMES),
+    "reasoning": Field("text", max_bytes=_TEXT),
+    "context_used": Field("json", "Retrieved context or precedents the answer used.", max_bytes=_TEXT),
+    "target_tool": Field("text", max_chars=100),
+    "language": Field("text", max_chars=35),
+    "metadata": Field("object", "Free JSON object.", max_bytes="max_metadata_bytes"),
+    "session_id": Field("text", max_chars=128),
+    "user_id": Field("text", "Your end user's id; stored only as a keyed hash.", max_chars=256, blank=False),
+    "idempotency_key": Field("key", "Or the Idempotency-Key header.", max_chars=200, blank=False),
+    "candidates": Field(
+        "list",
+        "Several answers shown; choice feedback names one by its id or 0-based rank.",
+        max_items="max_candidates",
+        item=CANDIDATE_SPEC,
+    ),
+    "client_context": Field("object", "Kept apart, purged after the retention period.", item=CLIENT_CONTEXT_SPEC),
+}
+FEEDBACK_SPEC: dict[str, Field] = {
+    "kind": Field("choice", required=True, options=FEEDBACK_KINDS),
+    "source": Field("choice", options=FEEDBACK_SOURCES, default="user"),
+    "score": Field("integer", "kind=score: 1 (bad) to 5 (good).", minimum=1, maximum=5),
+    "thumb": Field("choice", "kind=thumb.", options=THUMBS),
+    "correction": Field("text", "kind=correction: the corrected output.", max_bytes=_TEXT, blank=False),
+    "candidate_id": Field(
+        "integer",
+        "kind=choice: the chosen candidate's id, as the POST answer and the interaction list it. Send this or candidate_rank.",
+        minimum=1,
+        maximum=MAX_ID,
+    ),
+    "candidate_rank": Field(
+        "integer",
+        "kind=choice: the chosen candidate's rank, 0-based (the first candidate sent is rank 0 unless "
+        "the candidates carried their own ranks). Send this or candidate_id.",
+        maximum=MAX_RANK,
+    ),
+    "reason": Field("text", "kind=flag (required), or a comment on any kind.", max_bytes=_TEXT),
+}
+# The field each kind requires (a choice: one of two), and may carry besides source and reason.
+KIND_FIELDS = {
+    "score": ("score",),
+    "thumb": ("thumb",),
+    "correction": ("correction",),
+    "choice": ("candidate_id", "candidate_rank"),
+    "flag": ("reason",),
+}
+INTERACTION_FIELDS = frozenset(INTERACTION_SPEC)
+FEEDBACK_FIELDS = frozenset(FEEDBACK_SPEC)
 
 
 class PayloadError(ValueError):
@@ -74,11 +155,6 @@ def utf8_len_over(text: str, limit: int) -> bool:
     return len(text.encode("utf-8")) > limit
 
 
-def json_size(value: Any) -> int:
-    """Bytes of the value as compact UTF-8 JSON."""
-    return len(orjson.dumps(value))
-
-
 def request_hash(item: dict[str, Any]) -> str:
     """A stable digest of a payload, to tell a replay from a different body under one key."""
     return hashlib.sha256(orjson.dumps(item, option=orjson.OPT_SORT_KEYS)).hexdigest()
@@ -96,62 +172,68 @@ class _Checker:
     def fail(self, name: str, message: str) -> None:
         self.errors.setdefault(name, []).append(message)
 
-    def text(self, name: str, *, max_bytes: int | None = None, max_chars: int | None = None, blank: bool = True) -> None:
+    def field(self, name: str, spec: Field) -> None:
+        """Check one simple field by its table entry (lists and objects have their own)."""
         value = self.data.get(name)
         if value is None:
             return
-        if not isinstance(value, str):
-            self.fail(name, "Must be a string.")
-        elif not blank and not value.strip():
-            self.fail(name, "May not be blank.")
-        elif max_chars is not None and len(value) > max_chars:
-            self.fail(name, f"At most {max_chars} characters.")
-        elif max_bytes is not None and utf8_len_over(value, max_bytes):
-            self.fail(name, f"At most {max_bytes} bytes.")
+        message = _simple_problem(value, spec, self.limits)
+        if message is None:
+            self.clean[name] = float(value) if spec.kind == "unit_float" else value
         else:
-            self.clean[name] = value
-
-    def integer(self, name: str) -> None:
-        value = self.data.get(name)
-        if value is None:
-            return
-        if type(value) is not int or not 0 <= value <= MAX_INT:
-            self.fail(name, f"Must be an integer between 0 and {MAX_INT}.")
-        else:
-            self.clean[name] = value
-
-    def unit_float(self, name: str) -> None:
-        value = self.data.get(name)
-        if value is None:
-            return
-        if type(value) not in (int, float) or not 0.0 <= value <= 1.0:
-            self.fail(name, "Must be a number between 0 and 1.")
-        else:
-            self.clean[name] = float(value)
-
-    def choice(self, name: str, options: frozenset[str]) -> None:
-        value = self.data.get(name)
-        if value is None:
-            return
-        if value not in options:
-            self.fail(name, f"Must be one of: {', '.join(sorted(options))}.")
-        else:
-            self.clean[name] = value
-
-    def json_value(self, name: str, max_bytes: int, *, object_only: bool = False) -> None:
-        value = self.data.get(name)
-        if value is None:
-            return
-        if object_only and not isinstance(value, dict):
-            self.fail(name, "Must be a JSON object.")
-        elif json_size(value) > max_bytes:
-            self.fail(name, f"At most {max_bytes} bytes of JSON.")
-        else:
-            self.clean[name] = value
+            self.fail(name, message)
 
     def unknown(self, allowed: frozenset[str]) -> None:
         for name in self.data.keys() - allowed:
-            self.fail(name, "Unknown field.")
+            self.fail(name if control_message(name) is None else "non_field_errors", "Unknown field.")
+
+
+def _text_problem(value: Any, spec: Field, limits: Limits) -> str | None:
+    if not isinstance(value, str):
+        return "Must be a string."
+    if not spec.blank and not value.strip():
+        return "May not be blank."
+    if spec.max_chars is not None and len(value) > spec.max_chars:
+        return f"At most {spec.max_chars} characters."
+    if spec.max_bytes is not None and utf8_len_over(value, getattr(limits, spec.max_bytes)):
+        return f"At most {getattr(limits, spec.max_bytes)} bytes."
+    if spec.kind == "key" and not value.isprintable():
+        return "May hold printable characters only (no tab, newline or other control character)."
+    return control_message(value)
+
+
+def _json_problem(value: Any, spec: Field, limits: Limits) -> str | None:
+    if spec.kind == "object" and not isinstance(value, dict):
+        return "Must be a JSON object."
+    limit = getattr(limits, spec.max_bytes or _TEXT)
+    try:
+        dumped = orjson.dumps(value)
+    except orjson.JSONEncodeError:  # nested deeper than orjson writes (254): the parser's limit is lower
+        return "Nested too deeply."
+    if len(dumped) > limit:
+        return f"At most {limit} bytes of JSON."
+    # The API's parser refused control characters already; callers in Python get the same rule.
+    problem = check_json(value, max_depth=MAX_JSON_NESTING, raw=dumped)
+    return problem[1] if problem else None
+
+
+def _simple_problem(value: Any, spec: Field, limits: Limits) -> str | None:
+    kind = spec.kind
+    if kind in ("text", "key"):
+        return _text_problem(value, spec, limits)
+    if kind == "integer":
+        ok = type(value) is int and spec.minimum <= value <= spec.maximum
+        return None if ok else f"Must be an integer from {spec.minimum} to {spec.maximum}."
+    if kind == "unit_float":
+        ok = type(value) in (int, float) and 0.0 <= value <= 1.0
+        return None if ok else "Must be a number between 0 and 1."
+    if kind == "choice":
+        ok = isinstance(value, str) and value in spec.options
+        return None if ok else f"Must be one of: {', '.join(sorted(spec.options))}."
+    if kind == "slug":
+        ok = isinstance(value, str) and TASK_RE.fullmatch(value) is not None
+        return None if ok else "Must be a slug: lowercase letters, digits, '-' or '_', at most 64 characters."
+    return _json_problem(value, spec, limits)
 
 
 def _messages(check: _Checker) -> None:
@@ -165,16 +247,27 @@ def _messages(check: _Checker) -> None:
         check.fail("messages", f"At most {check.limits.max_messages} messages.")
         return
     for index, message in enumerate(value):
-        if not isinstance(message, dict) or message.keys() != {"role", "content"}:
+        if not isinstance(message, dict) or message.keys() != MESSAGE_SPEC.keys():
             check.fail("messages", f"Item {index}: must be an object with exactly 'role' and 'content'.")
-        elif message["role"] not in ROLES:
-            check.fail("messages", f"Item {index}: role must be one of: {', '.join(sorted(ROLES))}.")
-        elif not isinstance(message["content"], str):
-            check.fail("messages", f"Item {index}: content must be a string.")
-        elif utf8_len_over(message["content"], check.limits.max_text_bytes):
-            check.fail("messages", f"Item {index}: content is over {check.limits.max_text_bytes} bytes.")
+            continue
+        for name, spec in MESSAGE_SPEC.items():
+            problem = _simple_problem(message[name], spec, check.limits)
+            if problem is not None:
+                check.fail("messages", f"Item {index}: {name}: {problem}")
+                break
     if "messages" not in check.errors:
         check.clean["messages"] = value
+
+
+def _candidate_problem(candidate: Any, limits: Limits) -> str | None:
+    if not isinstance(candidate, dict) or "text" not in candidate or not candidate.keys() <= CANDIDATE_SPEC.keys():
+        return "must be an object with 'text' and optional 'confidence', 'rank'."
+    for name, spec in CANDIDATE_SPEC.items():
+        value = candidate.get(name)
+        problem = None if value is None and name != "text" else _simple_problem(value, spec, limits)
+        if problem is not None:
+            return f"{name}: {problem}"
+    return None
 
 
 def _candidates(check: _Checker) -> None:
@@ -186,19 +279,15 @@ def _candidates(check: _Checker) -> None:
         return
     cleaned, ranks = [], set()
     for index, candidate in enumerate(value):
-        if not isinstance(candidate, dict) or not candidate.keys() <= {"text", "confidence", "rank"}:
-            check.fail("candidates", f"Item {index}: must be an object with 'text' and optional 'confidence', 'rank'.")
+        problem = _candidate_problem(candidate, check.limits)
+        rank = index if problem is not None or candidate.get("rank") is None else candidate["rank"]
+        if problem is None and rank in ranks:
+            problem = "rank must be unique (ranks default to the position in the list)."
+        if problem is not None:
+            check.fail("candidates", f"Item {index}: {problem}")
             continue
-        text, confidence, rank = candidate.get("text"), candidate.get("confidence"), candidate.get("rank", index)
-        if not isinstance(text, str) or utf8_len_over(text, check.limits.max_text_bytes):
-            check.fail("candidates", f"Item {index}: text must be a string of at most {check.limits.max_text_bytes} bytes.")
-        elif confidence is not None and (type(confidence) not in (int, float) or not 0 <= confidence <= 1):
-            check.fail("candidates", f"Item {index}: confidence must be a number between 0 and 1.")
-        elif type(rank) is not int or not 0 <= rank <= 32767 or rank in ranks:
-            check.fail("candidates", f"Item {index}: rank must be a unique integer between 0 and 32767.")
-        else:
-            ranks.add(rank)
-            cleaned.append({"text": text, "confidence": confidence, "rank": rank})
+        ranks.add(rank)
+        cleaned.append({"text": candidate["text"], "confidence": candidate.get("confidence"), "rank": rank})
     if "candidates" not in check.errors:
         check.clean["candidates"] = cleaned
 
@@ -207,18 +296,22 @@ def _client_context(check: _Checker) -> None:
     value = check.data.get("client_context")
     if value is None:
         return
-    if not isinstance(value, dict) or not value.keys() <= {"ip_address", "user_agent"}:
+    if not isinstance(value, dict) or not value.keys() <= CLIENT_CONTEXT_SPEC.keys():
         check.fail("client_context", "Must be an object with optional 'ip_address' and 'user_agent'.")
         return
-    ip, agent = value.get("ip_address"), value.get("user_agent") or ""
+    ip, agent = value.get("ip_address"), value.get("user_agent")
+    agent = "" if agent is None else agent
     if ip is not None:
         try:
-            ip = str(ipaddress.ip_address(ip))
+            ip = str(ipaddress.ip_address(ip)) if isinstance(ip, str) else None
         except ValueError:
+            ip = None
+        if ip is None:
             check.fail("client_context", "ip_address is not a valid IPv4 or IPv6 address.")
             return
-    if not isinstance(agent, str) or len(agent) > 512:
-        check.fail("client_context", "user_agent must be a string of at most 512 characters.")
+    problem = _text_problem(agent, CLIENT_CONTEXT_SPEC["user_agent"], check.limits)
+    if problem is not None:
+        check.fail("client_context", f"user_agent: {problem}")
         return
     check.clean["client_context"] = {"ip_address": ip, "user_agent": agent}
 
@@ -246,35 +339,26 @@ def _tokens(check: _Checker) -> None:
         check.fail("tokens_total", "Must be at least tokens_input + tokens_output.")
 
 
+def idempotency_key_problem(key: str) -> str | None:
+    """Why an Idempotency-Key header is refused, or None (the body's field has the same rule)."""
+    return _text_problem(key, INTERACTION_SPEC["idempotency_key"], Limits())
+
+
+_CUSTOM = {"messages": _messages, "candidates": _candidates, "client_context": _client_context}
+_SIMPLE_INTERACTION = [(name, spec) for name, spec in INTERACTION_SPEC.items() if name not in _CUSTOM]
+
+
 def validate_interaction(data: Any, limits: Limits) -> dict[str, Any]:
     """Check one interaction payload and return its cleaned fields, or raise PayloadError."""
     if not isinstance(data, dict):
         raise PayloadError({"non_field_errors": ["Expected a JSON object."]})
     check = _Checker(data, limits)
     check.unknown(INTERACTION_FIELDS)
-    task = data.get("task", "default")
-    if not isinstance(task, str) or not TASK_RE.match(task):
-        check.fail("task", "Must be a slug: lowercase letters, digits, '-' or '_', at most 64 characters.")
-    else:
-        check.clean["task"] = task
-    _messages(check)
-    for name in ("input_text", "output_text", "reasoning"):
-        check.text(name, max_bytes=limits.max_text_bytes)
-    check.text("model_version", max_chars=200)
-    check.text("target_tool", max_chars=100)
-    check.text("language", max_chars=35)
-    check.text("session_id", max_chars=128)
-    check.text("user_id", max_chars=256, blank=False)
-    check.text("idempotency_key", max_chars=200, blank=False)
-    for name in ("tokens_input", "tokens_output", "tokens_total", "latency_ms"):
-        check.integer(name)
-    check.unit_float("confidence")
-    check.choice("outcome", OUTCOMES)
-    check.json_value("structured_prompt", limits.max_text_bytes)
-    check.json_value("context_used", limits.max_text_bytes)
-    check.json_value("metadata", limits.max_metadata_bytes, object_only=True)
-    _candidates(check)
-    _client_context(check)
+    for name, spec in _SIMPLE_INTERACTION:
+        check.field(name, spec)
+    check.clean.setdefault("task", "default")
+    for validate in _CUSTOM.values():
+        validate(check)
     _derive_input(check)
     _tokens(check)
     if check.errors:
@@ -288,31 +372,23 @@ def validate_feedback(data: Any, limits: Limits) -> dict[str, Any]:
         raise PayloadError({"non_field_errors": ["Expected a JSON object."]})
     check = _Checker(data, limits)
     check.unknown(FEEDBACK_FIELDS)
-    check.choice("source", FEEDBACK_SOURCES)
-    check.text("reason", max_bytes=limits.max_text_bytes)
-    kind = data.get("kind")
-    if kind not in FEEDBACK_KINDS:
-        check.fail("kind", f"Must be one of: {', '.join(sorted(FEEDBACK_KINDS))}.")
+    for name, spec in FEEDBACK_SPEC.items():
+        check.field(name, spec)
+    kind = check.clean.get("kind")
+    if kind is None:
+        check.errors.setdefault("kind", [f"Required: one of {', '.join(sorted(FEEDBACK_KINDS))}."])
         raise PayloadError(check.errors)
-    check.clean["kind"] = kind
-    required = {"score": "score", "thumb": "thumb", "correction": "correction", "choice": "candidate_rank", "flag": "reason"}
-    for name in ("score", "thumb", "correction", "candidate_rank"):
-        if name in data and name != required[kind]:
+    own = KIND_FIELDS[kind]
+    for name in ("score", "thumb", "correction", "candidate_id", "candidate_rank"):
+        if name in data and name not in own:
             check.fail(name, f"Not allowed for kind '{kind}'.")
-    field = required[kind]
-    value = data.get(field)
-    if kind == "score" and (type(value) is not int or not 1 <= value <= 5):
-        check.fail("score", "Must be an integer from 1 to 5.")
-    elif kind == "thumb" and value not in ("up", "down"):
-        check.fail("thumb", "Must be 'up' or 'down'.")
-    elif kind in ("correction", "flag") and (not isinstance(value, str) or not value.strip()):
-        check.fail(field, "May not be blank." if isinstance(value, str) else "Required: a non-empty string.")
-    elif kind == "correction" and isinstance(value, str) and utf8_len_over(value, limits.max_text_bytes):
-        check.fail("correction", f"At most {limits.max_text_bytes} bytes.")
-    elif kind == "choice" and (type(value) is not int or value < 0):
-        check.fail("candidate_rank", "Required: the rank of the chosen candidate.")
-    else:
-        check.clean[field] = value
+    given = [name for name in own if data.get(name) is not None]
+    if not given and not any(name in check.errors for name in own):
+        check.fail(own[-1], f"Required for kind '{kind}'" + (f" (or {own[0]})." if len(own) > 1 else "."))
+    elif len(given) > 1:
+        check.fail(own[-1], f"Send {own[0]} or {own[1]}, not both.")
+    elif kind == "flag" and not check.clean.get("reason", "x").strip():
+        check.fail("reason", "May not be blank.")
     if check.errors:
         raise PayloadError(check.errors)
     return check.clean

@@ -1,7 +1,8 @@
 """Output shapes, and input shapes for the API documentation.
 
-Input is checked by `payloads.py` (one fast validator for single and batch requests); the
-input serializers below only describe it in the OpenAPI schema. A test keeps both in step.
+Input is checked by `payloads.py` (one fast validator for single and batch requests). The input
+serializers below only describe it in the OpenAPI schema, and are built from the validator's own
+field tables (`payloads.INTERACTION_SPEC`, `payloads.FEEDBACK_SPEC`): one description, two uses.
 """
 
 from __future__ import annotations
@@ -14,73 +15,78 @@ from . import payloads
 from .models import Candidate, ErasureRequest, Feedback, Interaction, Subject
 
 
-class MessageSerializer(serializers.Serializer):
-    role = serializers.ChoiceField(choices=sorted(payloads.ROLES))
-    content = serializers.CharField(allow_blank=True, trim_whitespace=False)
+def _help(spec: payloads.Field) -> str | None:
+    limits = []
+    if spec.max_bytes:
+        default = getattr(payloads.Limits(), spec.max_bytes)
+        limits.append(f"At most {spec.max_bytes.upper()} bytes (default {default}).")
+    if spec.max_items:
+        limits.append(f"At most {spec.max_items.upper()} items (default {getattr(payloads.Limits(), spec.max_items)}).")
+    if spec.kind in ("text", "key", "object", "json"):
+        limits.append("No control characters but tab, line feed and carriage return." if spec.kind != "key" else "")
+    return " ".join(part for part in (spec.help, *limits) if part) or None
 
 
-class CandidateInputSerializer(serializers.Serializer):
-    text = serializers.CharField()
-    confidence = serializers.FloatField(required=False, min_value=0, max_value=1)
-    rank = serializers.IntegerField(required=False, min_value=0, help_text="Defaults to the position in the list.")
+def _documenting_field(name: str, spec: payloads.Field) -> serializers.Field:
+    common: dict[str, Any] = {"required": spec.required, "help_text": _help(spec)}
+    if spec.default is not None:
+        common["default"] = spec.default
+    kind = spec.kind
+    if kind == "slug":
+        return serializers.RegexField(payloads.TASK_RE.pattern, max_length=spec.max_chars, **common)
+    if kind in ("text", "key"):
+        return serializers.CharField(max_length=spec.max_chars, allow_blank=spec.blank, trim_whitespace=False, **common)
+    if kind == "integer":
+        return serializers.IntegerField(min_value=spec.minimum, max_value=spec.maximum, **common)
+    if kind == "unit_float":
+        return serializers.FloatField(min_value=0, max_value=1, **common)
+    if kind == "choice":
+        return serializers.ChoiceField(choices=sorted(spec.options), **common)
+    if kind == "ip":
+        return serializers.IPAddressField(**common)
+    if kind == "object" and spec.item is None:
+        return serializers.DictField(**common)
+    if kind == "object":
+        return documenting_serializer(name, spec.item)(**common)
+    if kind == "list":
+        return documenting_serializer(name, spec.item)(many=True, **common)
+    return serializers.JSONField(**common)
 
 
-class ClientContextInputSerializer(serializers.Serializer):
-    ip_address = serializers.IPAddressField(required=False, help_text="The end user's IP (kept CLIENT_CONTEXT_RETENTION_DAYS).")
-    user_agent = serializers.CharField(required=False, max_length=512)
+def documenting_serializer(name: str, table: dict[str, payloads.Field] | None) -> type[serializers.Serializer]:
+    """A serializer class that documents a payload table (its name becomes the schema component)."""
+    fields = {field: _documenting_field(_NESTED.get(field, field), spec) for field, spec in (table or {}).items()}
+    return type(f"{name}Serializer", (serializers.Serializer,), {**fields, "__module__": __name__})
 
 
-class InteractionInputSerializer(serializers.Serializer):
-    task = serializers.SlugField(required=False, default="default", help_text="The model slot, e.g. support.")
-    messages = MessageSerializer(many=True, required=False, help_text="The input as chat messages; or send input_text.")
-    input_text = serializers.CharField(required=False, help_text="The plain input; derived from messages if absent.")
-    structured_prompt = serializers.JSONField(required=False)
-    output_text = serializers.CharField(required=False, allow_blank=True)
-    model_version = serializers.CharField(required=False, max_length=200)
-    tokens_input = serializers.IntegerField(required=False, min_value=0)
-    tokens_output = serializers.IntegerField(required=False, min_value=0)
-    tokens_total = serializers.IntegerField(required=False, min_value=0, help_text="Defaults to input + output.")
-    latency_ms = serializers.IntegerField(required=False, min_value=0)
-    confidence = serializers.FloatField(required=False, min_value=0, max_value=1)
-    outcome = serializers.ChoiceField(choices=sorted(payloads.OUTCOMES), required=False)
-    reasoning = serializers.CharField(required=False)
-    context_used = serializers.JSONField(required=False, help_text="Retrieved context or precedents the answer used.")
-    target_tool = serializers.CharField(required=False, max_length=100)
-    language = serializers.CharField(required=False, max_length=35)
-    metadata = serializers.DictField(required=False, help_text="Free JSON object, at most MAX_METADATA_BYTES.")
-    session_id = serializers.CharField(required=False, max_length=128)
-    user_id = serializers.CharField(required=False, max_length=256, help_text="Your end user's id; stored only as a keyed hash.")
-    idempotency_key = serializers.CharField(required=False, max_length=200, help_text="Or the Idempotency-Key header.")
-    candidates = CandidateInputSerializer(many=True, required=False)
-    client_context = ClientContextInputSerializer(required=False)
+_NESTED = {"messages": "Message", "candidates": "CandidateInput", "client_context": "ClientContextInput"}
+InteractionInputSerializer = documenting_serializer("InteractionInput", payloads.INTERACTION_SPEC)
+FeedbackInputSerializer = documenting_serializer("FeedbackInput", payloads.FEEDBACK_SPEC)
 
 
 class BatchInputSerializer(serializers.Serializer):
     items = InteractionInputSerializer(many=True)
 
 
-class FeedbackInputSerializer(serializers.Serializer):
-    kind = serializers.ChoiceField(choices=sorted(payloads.FEEDBACK_KINDS))
-    source = serializers.ChoiceField(choices=sorted(payloads.FEEDBACK_SOURCES), required=False, default="user")
-    score = serializers.IntegerField(required=False, min_value=1, max_value=5, help_text="kind=score")
-    thumb = serializers.ChoiceField(choices=["up", "down"], required=False, help_text="kind=thumb")
-    correction = serializers.CharField(required=False, help_text="kind=correction: the corrected output")
-    candidate_rank = serializers.IntegerField(required=False, min_value=0, help_text="kind=choice: the chosen candidate")
-    reason = serializers.CharField(required=False, help_text="kind=flag (required), or a comment on any kind")
-
-
 class FeedbackSerializer(serializers.ModelSerializer):
-    candidate_rank = serializers.IntegerField(source="candidate.rank", allow_null=True, default=None)
+    candidate_rank = serializers.IntegerField(
+        source="candidate.rank", allow_null=True, default=None, help_text="kind=choice: the chosen candidate's 0-based rank."
+    )
 
     class Meta:
         model = Feedback
-        fields = ["id", "kind", "source", "score", "thumb", "correction", "candidate_rank", "reason", "created_at"]
+        fields = ["id", "kind", "source", "score", "thumb", "correction", "candidate_id", "candidate_rank", "reason", "created_at"]
+        extra_kwargs = {"candidate_id": {"help_text": "kind=choice: the chosen candidate's id."}}
 
 
 class CandidateSerializer(serializers.ModelSerializer):
     class Meta:
         model = Candidate
-        fields = ["rank", "text", "confidence", "is_chosen"]
+        fields = ["id", "rank", "text", "confidence", "is_chosen"]
+        extra_kwargs = {
+            "id": {"help_text": "Name it as candidate_id in choice feedback."},
+            "rank": {"help_text": "0-based: the position in the list sent, unless the candidate carried a rank."},
+        }
 
 
 class InteractionSerializer(serializers.ModelSerializer):
@@ -98,6 +104,11 @@ class InteractionSerializer(serializers.ModelSerializer):
         ]  # fmt: skip
 
 
+class CandidateRefSerializer(serializers.Serializer):
+    id = serializers.IntegerField(help_text="Name it as candidate_id in choice feedback.")
+    rank = serializers.IntegerField(help_text="0-based.")
+
+
 class RecordedSerializer(serializers.Serializer):
     """The answer to a POST: enough to send feedback later, without echoing the texts back.
     Documents `recorded_body`, which builds it without a serializer (the ingest hot path)."""
@@ -109,9 +120,10 @@ class RecordedSerializer(serializers.Serializer):
     model_version = serializers.CharField()
     idempotency_key = serializers.CharField()
     created_at = serializers.DateTimeField()
+    candidates = CandidateRefSerializer(many=True, help_text="Each candidate's id, for choice feedback.")
 
 
-def recorded_body(interaction: Interaction, status: str) -> dict[str, Any]:
+def recorded_body(interaction: Interaction, status: str, candidates: list[tuple[int, int]] = ()) -> dict[str, Any]:
     return {
         "id": str(interaction.pk),
         "status": status,
@@ -120,6 +132,7 @@ def recorded_body(interaction: Interaction, status: str) -> dict[str, Any]:
         "model_version": interaction.model_version,
         "idempotency_key": interaction.idempotency_key,
         "created_at": interaction.created_at.isoformat().replace("+00:00", "Z"),
+        "candidates": [{"id": pk, "rank": rank} for pk, rank in candidates],
     }
 
 
@@ -128,11 +141,18 @@ class NotStoredSerializer(serializers.Serializer):
     detail = serializers.CharField()
 
 
+class BatchItemSerializer(serializers.Serializer):
+    index = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=["created", "replayed", "not_stored"])
+    id = serializers.UUIDField(allow_null=True, help_text="Null when not stored (the subject opted out).")
+    candidates = CandidateRefSerializer(many=True, required=False, help_text="For a created item that sent candidates.")
+
+
 class BatchOutputSerializer(serializers.Serializer):
     created = serializers.IntegerField()
     replayed = serializers.IntegerField()
     not_stored = serializers.IntegerField()
-    results = serializers.ListField(child=serializers.DictField(), help_text="{index, status, id} per item, in order.")
+    results = BatchItemSerializer(many=True, help_text="One per item, in order.")
 
 
 class SubjectSerializer(serializers.ModelSerializer):

@@ -16,12 +16,13 @@ from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, connection, transaction
-from django.db.models import F, QuerySet
+from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db.models import Case, F, QuerySet, Value, When
 from django.utils import timezone
 
 from learning_platform.db import fast_insert
 from learning_platform.errors import DomainError
+from learning_platform.retry import FOREIGN_KEY_VIOLATION, is_retryable, retry_transaction, sqlstate
 
 from . import payloads
 from .auth import client_cache, generate_api_key, hash_api_key
@@ -41,6 +42,7 @@ class InteractionError(DomainError):
 class RecordResult:
     status: str
     interaction: Interaction | None = None
+    candidates: list[tuple[int, int]] = field(default_factory=list)  # (id, rank) of each candidate
 
 
 @dataclass
@@ -129,7 +131,8 @@ def _replay(existing: Interaction, digest: str, key: str) -> RecordResult:
             code="conflict",
             fields={"idempotency_key": ["Already used with a different body."]},
         )
-    return RecordResult(REPLAYED, existing)
+    ranked = Candidate.objects.filter(interaction=existing).order_by("rank").values_list("pk", "rank")
+    return RecordResult(REPLAYED, existing, list(ranked))
 
 
 def _suppress(subject_ids: list[int]) -> None:
@@ -155,16 +158,24 @@ def interaction_record(*, client: ApiClient, payload: Any, idempotency_key: str 
         raise InteractionError(
             "The Idempotency-Key header and the idempotency_key field differ.", fields={"idempotency_key": ["Differs from the header."]}
         )
+    if idempotency_key and (problem := payloads.idempotency_key_problem(idempotency_key)):
+        raise InteractionError(f"The Idempotency-Key header is refused: {problem}", fields={"idempotency_key": [problem]})
     key = idempotency_key or body_key
     digest = payloads.request_hash(payload) if key else ""
-    # No look-up before the insert: the unique key decides, so the common case costs one query less.
-    try:
-        return _record_new(client, clean, key, digest)
-    except IntegrityError:
-        existing = Interaction.objects.filter(client=client, idempotency_key=key).first() if key else None
-        if existing is None:
-            raise
-        return _replay(existing, digest, key)  # a replay, or a concurrent request with the same key won
+
+    def record() -> RecordResult:
+        # No look-up before the insert: the unique key decides, so the common case costs one query less.
+        try:
+            return _record_new(client, clean, key, digest)
+        except IntegrityError:
+            existing = Interaction.objects.filter(client=client, idempotency_key=key).first() if key else None
+            if existing is None:
+                raise
+            return _replay(existing, digest, key)  # a replay, or a concurrent request with the same key won
+
+    # A foreign-key violation: the subject was erased while this request stored under it. Once
+    # more, the look-up finds no subject and the interaction is stored under a fresh one.
+    return retry_transaction(record, attempts=3, also=frozenset({FOREIGN_KEY_VIOLATION}))
 
 
 def _record_new(client: ApiClient, clean: dict[str, Any], key: str, digest: str) -> RecordResult:
@@ -202,8 +213,9 @@ def _record_new_with_rows(
             return RecordResult(NOT_STORED)
     interaction.save(force_insert=True)
     fast_insert(ClientContext, contexts)
-    fast_insert(Candidate, candidates)
-    return RecordResult(CREATED, interaction)
+    # bulk_create, not COPY: the answer names each candidate's id (at most MAX_CANDIDATES rows).
+    stored = Candidate.objects.bulk_create([Candidate(**c) for c in candidates])
+    return RecordResult(CREATED, interaction, [(c.pk, c.rank) for c in stored])
 
 
 def interaction_record_batch(*, client: ApiClient, items: Any) -> BatchResult:
@@ -230,12 +242,25 @@ def interaction_record_batch(*, client: ApiClient, items: Any) -> BatchResult:
         cleaned.append((clean, payloads.request_hash(item) if key else ""))
     if errors:
         raise InteractionError(f"{len(errors)} of {len(items)} items are invalid; nothing was stored.", fields=errors)
-    try:
-        # Optimistic first: no look-up of the keys; the unique constraint catches a replay.
-        return _record_batch(client, cleaned, look_up_keys=False)
-    except IntegrityError:
-        # Some key is known (a replay), or a concurrent request stored it first: look them up.
-        return _record_batch(client, cleaned, look_up_keys=True)
+    return _record_batch_retrying(client, cleaned)
+
+
+def _record_batch_retrying(client: ApiClient, cleaned: list[tuple[dict[str, Any], str]], attempts: int = 4) -> BatchResult:
+    """Optimistic first: no look-up of the keys. A unique violation means some key is known (a
+    replay) or a concurrent request stored it first: look the keys up. A foreign-key violation
+    means a subject was erased meanwhile, a deadlock that the database chose this batch: again."""
+    look_up = False
+    for attempt in range(1, attempts + 1):
+        try:
+            return _record_batch(client, cleaned, look_up_keys=look_up)
+        except DatabaseError as exc:
+            unique = isinstance(exc, IntegrityError) and sqlstate(exc) != FOREIGN_KEY_VIOLATION
+            if attempt == attempts:
+                raise
+            if not unique and not is_retryable(exc, also=frozenset({FOREIGN_KEY_VIOLATION})):
+                raise
+            look_up = look_up or unique
+    raise AssertionError("unreachable")
 
 
 @transaction.atomic
@@ -275,7 +300,20 @@ def _record_batch(client: ApiClient, cleaned: list[tuple[dict[str, Any], str]], 
     fast_insert(ClientContext, contexts)
     fast_insert(Candidate, candidates)
     _suppress(suppressed)
+    if candidates:
+        _name_candidates(result, {c["interaction_id"] for c in candidates})
     return result
+
+
+def _name_candidates(result: BatchResult, interaction_ids: set[uuid.UUID]) -> None:
+    """Add {id, rank} of each stored candidate to its item's result (COPY returns no ids)."""
+    named: dict[str, list[dict[str, int]]] = {}
+    rows = Candidate.objects.filter(interaction_id__in=interaction_ids).order_by("rank")
+    for interaction_id, pk, rank in rows.values_list("interaction_id", "pk", "rank"):
+        named.setdefault(str(interaction_id), []).append({"id": pk, "rank": rank})
+    for item in result.results:
+        if item["id"] in named:
+            item["candidates"] = named[item["id"]]
 
 
 class SubjectRef(NamedTuple):
@@ -304,33 +342,51 @@ def _subjects_for(client: ApiClient, user_ids: list[str]) -> dict[str, SubjectRe
 # --- Feedback --------------------------------------------------------------------------------
 
 
-def interaction_get(*, client: ApiClient, interaction_id: Any) -> Interaction:
+def interaction_get(*, client: ApiClient, interaction_id: Any, lock: bool = False) -> Interaction:
+    """One of the client's interactions; `lock` takes its row lock (inside a transaction)."""
+    rows = Interaction.objects.select_for_update(no_key=True) if lock else Interaction.objects
     try:
-        return Interaction.objects.get(client=client, pk=interaction_id)
+        return rows.get(client=client, pk=interaction_id)
     except (Interaction.DoesNotExist, ValidationError, ValueError, TypeError):
         raise InteractionError("No such interaction.", code="not_found") from None
 
 
-@transaction.atomic
 def feedback_create(*, client: ApiClient, interaction_id: Any, payload: Any) -> Feedback:
-    """Attach feedback of any kind; a choice marks its candidate chosen (the latest choice wins)."""
+    """Attach feedback of any kind; a choice marks its candidate chosen (the latest choice wins).
+
+    Locks are taken in one order, the interaction row first, then its candidates, then the new
+    feedback row, so concurrent feedback on one interaction queues instead of deadlocking.
+    """
     try:
         clean = payloads.validate_feedback(payload, limits())
     except payloads.PayloadError as exc:
         raise InteractionError("The feedback is invalid; nothing was stored.", fields=exc.errors) from None
-    interaction = interaction_get(client=client, interaction_id=interaction_id)
-    rank = clean.pop("candidate_rank", None)
-    if rank is not None:
-        candidate = Candidate.objects.select_for_update().filter(interaction=interaction, rank=rank).first()
-        if candidate is None:
-            raise InteractionError(
-                "The choice names no candidate of this interaction.",
-                fields={"candidate_rank": [f"This interaction has no candidate with rank {rank}."]},
-            )
-        Candidate.objects.filter(interaction=interaction).exclude(pk=candidate.pk).update(is_chosen=False)
-        Candidate.objects.filter(pk=candidate.pk).update(is_chosen=True)
-        clean["candidate"] = candidate
-    return Feedback.objects.create(interaction=interaction, **clean)
+    choice = (clean.pop("candidate_id", None), clean.pop("candidate_rank", None))
+    return retry_transaction(lambda: _feedback_store(client, interaction_id, clean, *choice))
+
+
+@transaction.atomic
+def _feedback_store(client: ApiClient, interaction_id: Any, clean: dict[str, Any], candidate_id: int | None, rank: int | None) -> Feedback:
+    interaction = interaction_get(client=client, interaction_id=interaction_id, lock=True)
+    candidate = None
+    if candidate_id is not None or rank is not None:
+        candidate = _chosen_candidate(interaction, candidate_id, rank)
+        chosen = Case(When(pk=candidate.pk, then=Value(True)), default=Value(False))
+        Candidate.objects.filter(interaction=interaction).update(is_chosen=chosen)
+    return Feedback.objects.create(interaction=interaction, candidate=candidate, **clean)
+
+
+def _chosen_candidate(interaction: Interaction, candidate_id: int | None, rank: int | None) -> Candidate:
+    named = {"pk": candidate_id} if candidate_id is not None else {"rank": rank}
+    candidate = Candidate.objects.filter(interaction=interaction, **named).first()
+    if candidate is None:
+        field, what = ("candidate_id", f"id {candidate_id}") if candidate_id is not None else ("candidate_rank", f"rank {rank}")
+        ranks = list(Candidate.objects.filter(interaction=interaction).order_by("rank").values_list("rank", flat=True))
+        raise InteractionError(
+            "The choice names no candidate of this interaction.",
+            fields={field: [f"This interaction has no candidate with {what} (its 0-based ranks: {ranks})."]},
+        )
+    return candidate
 
 
 # --- Subjects: opt-out and erasure -----------------------------------------------------------
@@ -345,23 +401,41 @@ def subject_find(*, client: ApiClient, user_id: str) -> Subject:
 
 def subject_opt_out(*, client: ApiClient, user_id: str) -> Subject:
     """From now on this user's interactions are counted, not stored; curation skips the rest."""
-    subject = subject_get_or_create(client=client, user_id=user_id)
-    if not subject.opted_out:
-        Subject.objects.filter(pk=subject.pk).update(opted_out=True, opted_out_at=timezone.now())
-        subject.refresh_from_db()
-    return subject
+    for _attempt in range(3):
+        subject = subject_get_or_create(client=client, user_id=user_id)
+        if subject.opted_out:
+            return subject
+        if Subject.objects.filter(pk=subject.pk).update(opted_out=True, opted_out_at=timezone.now()):
+            subject.refresh_from_db()
+            return subject
+        # Erased between the two statements: the user opts out again, as a fresh subject.
+    raise InteractionError("The user's data changed during the opt-out; try again.", code="conflict")
 
 
 def subject_erase(*, client: ApiClient, user_id: str, requested_by: str) -> ErasureRequest:
     return subject_erase_by_subject(subject=subject_find(client=client, user_id=user_id), requested_by=requested_by)
 
 
-@transaction.atomic
 def subject_erase_by_subject(*, subject: Subject, requested_by: str) -> ErasureRequest:
     """Delete everything stored about a subject, let later apps erase what they derived
-    (`subject_erased` signal, sent before the rows go), and keep an audit without personal data."""
-    subject = Subject.objects.select_for_update().get(pk=subject.pk)
-    interaction_ids = list(Interaction.objects.filter(subject=subject).values_list("pk", flat=True))
+    (`subject_erased` signal, sent before the rows go), and keep an audit without personal data.
+
+    Idempotent under concurrency: the subject's row lock queues concurrent erasures, and those
+    that find it gone answer not_found. Locks go subject first, then its interactions (feedback
+    locks an interaction before its candidates), so an erasure and feedback cannot deadlock; a
+    foreign-key violation (a row added under the subject meanwhile) or a deadlock runs it again.
+    """
+    work = lambda: _erase(subject.pk, requested_by)  # noqa: E731
+    return retry_transaction(work, also=frozenset({FOREIGN_KEY_VIOLATION}))
+
+
+@transaction.atomic
+def _erase(subject_pk: int, requested_by: str) -> ErasureRequest:
+    subject = Subject.objects.select_for_update().select_related("client").filter(pk=subject_pk).first()
+    if subject is None:
+        raise InteractionError("No data is stored for this user (erased already).", code="not_found")
+    locked = Interaction.objects.select_for_update().filter(subject=subject).order_by("pk")
+    interaction_ids = list(locked.values_list("pk", flat=True))
     counts: dict[str, int] = {}
     for _receiver, derived in subject_erased.send(
         sender=Subject, client=subject.client, subject_id=subject.pk, subject_hash=subject.user_hash, interaction_ids=interaction_ids

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import logging
+import sys
+import uuid
 from typing import Any
 
-from rest_framework import status
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
+from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
+
+logger = logging.getLogger(__name__)
+
+API_PREFIXES = ("/api/", "/v1/")
 
 
 class DomainError(Exception):
@@ -45,6 +55,51 @@ class DomainError(Exception):
 
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """Every error a DRF view answers, in one shape: {"detail", "code", "errors"?}."""
     if isinstance(exc, DomainError):
         return Response(exc.as_dict(), status=exc.status_code)
-    return exception_handler(exc, context)
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied()
+    response = exception_handler(exc, context)
+    if response is not None and isinstance(exc, exceptions.APIException):
+        response.data = _error_body(exc)
+    return response
+
+
+def _error_body(exc: exceptions.APIException) -> dict[str, Any]:
+    if isinstance(exc, exceptions.ValidationError):
+        fields = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+        return {"detail": "The request is invalid; nothing was stored.", "code": "invalid", "errors": fields}
+    code = exc.get_codes()
+    return {"detail": str(exc.detail), "code": code if isinstance(code, str) else exc.default_code}
+
+
+# --- Django's error pages: JSON on API paths, the usual HTML pages elsewhere (admin, dashboard) ---
+
+
+def is_api_path(request: HttpRequest) -> bool:
+    return request.path.startswith(API_PREFIXES)
+
+
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if is_api_path(request):
+        return JsonResponse({"detail": "Bad request.", "code": "invalid"}, status=400)
+    return defaults.bad_request(request, exception)
+
+
+def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if is_api_path(request):
+        return JsonResponse({"detail": f"No endpoint at {request.path}.", "code": "not_found"}, status=404)
+    return defaults.page_not_found(request, exception)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """A 500 with an error id, logged here with the traceback so an operator can find it."""
+    error_id = uuid.uuid4().hex
+    logger.error("Unhandled error %s on %s %s", error_id, request.method, request.path, exc_info=sys.exc_info())
+    if is_api_path(request):
+        detail = f"Internal server error; quote error id {error_id} when reporting it."
+        return JsonResponse({"detail": detail, "code": "server_error", "error_id": error_id}, status=500)
+    return defaults.server_error(request)

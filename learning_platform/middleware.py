@@ -5,6 +5,9 @@ from collections.abc import Callable
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
+from .errors import is_api_path
+from .jsoncheck import control_message
+
 
 class RequestSizeLimitMiddleware:
     """Answer 413 before reading a body larger than MAX_REQUEST_BYTES.
@@ -27,3 +30,30 @@ class RequestSizeLimitMiddleware:
                 status=413,
             )
         return self.get_response(request)
+
+
+class ApiInputMiddleware:
+    """Answer 400 on an API path or query parameter holding a control character (U+0000, which
+    PostgreSQL cannot store or compare, and the other C0 characters but tab, LF and CR), before
+    any view, filter or paginator sees it: one check for every list endpoint."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if is_api_path(request):
+            refused = self._refusal(request)
+            if refused is not None:
+                return refused
+        return self.get_response(request)
+
+    @staticmethod
+    def _refusal(request: HttpRequest) -> HttpResponse | None:
+        places = [("path", request.path)]
+        places += [(name, text) for name, values in request.GET.lists() for text in (name, *values)]
+        for where, text in places:
+            message = control_message(text)
+            if message is not None:
+                detail = f"The {'path' if where == 'path' else 'query parameter ' + repr(where)} is refused: {message}"
+                return JsonResponse({"detail": detail, "code": "invalid", "errors": {where: [message]}}, status=400)
+        return None

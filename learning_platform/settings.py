@@ -114,6 +114,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "learning_platform.middleware.RequestSizeLimitMiddleware",
+    "learning_platform.middleware.ApiInputMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -209,6 +210,8 @@ MAX_METADATA_BYTES = _read("MAX_METADATA_BYTES", _positive_int, 16 * 1024)
 MAX_MESSAGES = _read("MAX_MESSAGES", _positive_int, 256)
 MAX_CANDIDATES = _read("MAX_CANDIDATES", _positive_int, 16)
 BATCH_MAX_ITEMS = _read("BATCH_MAX_ITEMS", _positive_int, 1000)
+# Deepest nesting of a JSON request body (its envelope included); deeper bodies answer 400.
+MAX_JSON_DEPTH = _read("MAX_JSON_DEPTH", _positive_int, 32)
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BYTES
 API_KEY_CACHE_SECONDS = _read("API_KEY_CACHE_SECONDS", _positive_int, 10)
 API_THROTTLE_RATE = _read("API_THROTTLE_RATE", _rate, "")

@@ -26,3 +26,7 @@ urlpatterns = [
     path("api/v1/", include("abtesting.urls")),
     path("v1/chat/completions", ChatCompletionsApi.as_view(), name="chat-completions"),
 ]
+
+handler400 = "learning_platform.errors.bad_request"
+handler404 = "learning_platform.errors.not_found"
+handler500 = "learning_platform.errors.server_error"
