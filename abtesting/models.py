@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db import models
 
 from interactions.models import Interaction
-from learning_platform.jobs import JobStatus
+from learning_platform.jobs import Job
 from registry.models import ModelVersion
 
 CATEGORIES = ("arithmetic", "coding", "explanation", "reasoning", "translation", "factual", "listing", "summarization")
@@ -44,19 +44,18 @@ class EvalCase(models.Model):
         return f"{self.category}: {self.messages[-1]['content'][:50] if self.messages else ''}"
 
 
-class EvalRun(models.Model):
-    Status = JobStatus
+class EvalRun(Job):
+    """A version answering a suite (learning_platform.jobs). A run whose process died is failed:
+    whoever asked for it (the arena, `manage.py evaluate`) is gone too."""
+
+    job_kind = "eval_run"
 
     version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="eval_runs")
     suite = models.ForeignKey(EvalSuite, on_delete=models.PROTECT, related_name="runs")
-    status = models.CharField(max_length=10, choices=JobStatus.choices, default=JobStatus.QUEUED)
     results = models.JSONField(default=list, blank=True, help_text="Per case: id, category, output, score, parts, latency_ms.")
     by_category = models.JSONField(default=dict, blank=True, help_text="Mean score and latency per category.")
     score = models.FloatField(null=True, blank=True)
     mean_latency_ms = models.FloatField(null=True, blank=True)
-    error = models.TextField(blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

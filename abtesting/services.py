@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import traceback
 from collections import defaultdict
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
 
 from curation.models import Dataset, DatasetItem
 from interactions.models import Interaction
 from learning_platform.errors import DomainError
+from learning_platform.jobs import JobContext, job_run
 from registry import serving
 from registry.models import ModelVersion
 from registry.services import version_reject
@@ -123,38 +122,39 @@ def _case(case: EvalCase) -> scorers.Case:
 
 
 def eval_run(*, version: ModelVersion, suite: EvalSuite) -> EvalRun:
-    """Every case of the suite answered by the version (greedy), scored, summed up per category."""
+    """Every case of the suite answered by the version (greedy), scored, summed up per category:
+    a job (learning_platform.jobs) whose heart beats while the model answers; a failure is
+    recorded on the run, then re-raised."""
     if not suite.cases.exists():
         raise EvaluationError(f"Suite {suite} has no cases.")
-    run = EvalRun.objects.create(version=version, suite=suite, status=EvalRun.Status.RUNNING)
-    try:
-        results = []
-        for case in suite.cases.all():
-            max_tokens = min(settings.SERVING_MAX_TOKENS, max(16, len(case.expected) // 2 + 8))
-            generation = serving.generate(version=version, messages=case.messages, max_tokens=max_tokens, temperature=0, n=1)
-            scored = scorers.score(generation.texts[0], _case(case), suite.weights or DEFAULT_WEIGHTS)
-            results.append({"id": case.pk, "category": case.category, "output": generation.texts[0], "score": scored.total * case.weight,
-                            "parts": scored.parts, "latency_ms": generation.latency_ms})  # fmt: skip
-    except Exception:
-        logger.exception("evaluation run %s failed", run.pk)
-        EvalRun.objects.filter(pk=run.pk).update(
-            status=EvalRun.Status.FAILED, error=traceback.format_exc()[-5000:], finished_at=timezone.now()
-        )
-        raise
-    by_category: dict[str, dict[str, float]] = {}
+    run = EvalRun.objects.create(version=version, suite=suite)
+    return job_run(EvalRun, run.pk, lambda context: _evaluate(context, version, suite))
+
+
+def _evaluate(context: JobContext, version: ModelVersion, suite: EvalSuite) -> None:
+    cases = list(suite.cases.all())
+    results = []
+    for number, case in enumerate(cases, start=1):
+        max_tokens = min(settings.SERVING_MAX_TOKENS, max(16, len(case.expected) // 2 + 8))
+        generation = serving.generate(version=version, messages=case.messages, max_tokens=max_tokens, temperature=0, n=1)
+        scored = scorers.score(generation.texts[0], _case(case), suite.weights or DEFAULT_WEIGHTS)
+        results.append({"id": case.pk, "category": case.category, "output": generation.texts[0], "score": scored.total * case.weight,
+                        "parts": scored.parts, "latency_ms": generation.latency_ms})  # fmt: skip
+        context.progress(100.0 * number / len(cases))
     grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in results:
         grouped[row["category"]].append(row)
-    for category, rows in grouped.items():
-        by_category[category] = {
+    by_category = {
+        category: {
             "score": round(sum(r["score"] for r in rows) / len(rows), 4),
             "latency_ms": round(sum(r["latency_ms"] for r in rows) / len(rows), 1),
         }
-    run.results, run.by_category, run.status, run.finished_at = results, by_category, EvalRun.Status.SUCCEEDED, timezone.now()
-    run.score = round(sum(r["score"] for r in results) / len(results), 4)
-    run.mean_latency_ms = round(sum(r["latency_ms"] for r in results) / len(results), 1)
-    run.save()
-    return run
+        for category, rows in grouped.items()
+    }
+    context.stage(
+        results=results, by_category=by_category, score=round(sum(r["score"] for r in results) / len(results), 4),
+        mean_latency_ms=round(sum(r["latency_ms"] for r in results) / len(results), 1),
+    )  # fmt: skip
 
 
 def arena_compare(

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db import models
 
 from interactions.models import Interaction
-from learning_platform.jobs import JobStatus
+from learning_platform.jobs import Job
 
 TIERS = ("gold", "silver", "bronze", "reject")
 
@@ -184,35 +184,25 @@ class DatasetItem(models.Model):
         return super().delete(*args, **kwargs)
 
 
-class CurationRun(models.Model):
-    Status = JobStatus
+class CurationRun(Job):
+    """A curation run (learning_platform.jobs: re-queued by the reaper when its worker dies)."""
+
+    job_kind = "curation_run"
+    job_task = "curation.tasks.execute_run"
+    job_rerunnable = True  # a run rebuilds the examples of what it reads: starting over is safe
 
     task = models.SlugField(max_length=64, blank=True, help_text="Empty: every task.")
     since = models.DateTimeField(null=True, blank=True, help_text="Reconsider everything changed after this; empty: since the last run.")
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     counts = models.JSONField(default=dict, blank=True, help_text="Rows in and out of each stage.")
     stage_seconds = models.JSONField(default=dict, blank=True, help_text="Wall time of each stage.")
     watermark = models.DateTimeField(null=True, blank=True, help_text="Everything up to here was considered.")
-    progress = models.FloatField(default=0.0, help_text="Percent done.")
-    log = models.TextField(blank=True)
-    error = models.TextField(blank=True)
     requested_by = models.CharField(max_length=150, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
         return f"curation run {self.pk} ({self.status})"
-
-    @property
-    def duration_seconds(self) -> float | None:
-        if self.started_at and self.finished_at:
-            return (self.finished_at - self.started_at).total_seconds()
-        return None
 
 
 class KnowledgeGap(models.Model):

@@ -12,12 +12,13 @@ class RunInputSerializer(serializers.Serializer):
 
 class RunSerializer(serializers.ModelSerializer):
     duration_seconds = serializers.FloatField(read_only=True)
+    log = serializers.CharField(source="log_tail", read_only=True, help_text="The last lines of the run's log.")
 
     class Meta:
         model = CurationRun
         fields = [
             "id", "task", "since", "status", "progress", "counts", "stage_seconds", "watermark", "error", "log",
-            "created_at", "started_at", "finished_at", "duration_seconds", "requested_by",
+            "attempts", "created_at", "started_at", "finished_at", "heartbeat_at", "duration_seconds", "requested_by",
         ]  # fmt: skip
 
 

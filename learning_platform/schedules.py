@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.conf import settings
+
 
 @dataclass(frozen=True)
 class ScheduleSpec:
@@ -34,11 +36,18 @@ SCHEDULES = [
         description="Freeze a fresh dataset and train every task whose training policy says it is ready.",
     ),
     ScheduleSpec(
-        name="reap-stale-training-jobs",
-        func="training.tasks.reap_stale_jobs",
+        name="reap-stale-jobs",
+        func="learning_platform.jobs.tasks.reap_stale_jobs",
         schedule_type="I",
-        minutes=5,
-        description="Mark running training jobs whose heartbeat stopped as failed (resumable).",
+        minutes=settings.JOB_REAPER_MINUTES,
+        description="Fail or re-queue every running job (any kind) whose heartbeat is older than JOB_STALE_SECONDS.",
+    ),
+    ScheduleSpec(
+        name="refresh-version-stats",
+        func="registry.tasks.refresh_version_stats",
+        schedule_type="I",
+        minutes=1,
+        description="Recompute each served version's statistics (calls, errors, latency, feedback, trust) for the router.",
     ),
     ScheduleSpec(
         name="hourly-guardrails",
@@ -59,3 +68,6 @@ SCHEDULES = [
         description="Run every suite on each task's champion and earlier champions; store a report (trend, regressions).",
     ),
 ]
+
+# Names of schedules this code no longer declares: `setup_schedules` deletes them.
+RETIRED = ["reap-stale-training-jobs"]

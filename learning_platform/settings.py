@@ -236,6 +236,15 @@ if SERVING_BACKEND == "remote" and not SERVING_REMOTE_URL:
     raise ImproperlyConfigured("SERVING_REMOTE_URL must be set when SERVING_BACKEND is remote")
 SERVING_MAX_ADAPTERS = _read("SERVING_MAX_ADAPTERS", _positive_int, 8)
 SERVING_MAX_TOKENS = _read("SERVING_MAX_TOKENS", _positive_int, 512)
+# Local backend: requests waiting for the model per process (more answer 503), sequences per
+# generate call, how long the first request of a batch waits for company, threads for torch on
+# the CPU (0: the cores divided by SERVING_PROCESSES_PER_HOST), and how long a caller waits.
+SERVING_QUEUE_SIZE = max(1, _read("SERVING_QUEUE_SIZE", _positive_int, 64))
+SERVING_MAX_BATCH = max(1, _read("SERVING_MAX_BATCH", _positive_int, 16))
+SERVING_BATCH_WAIT_MS = _read("SERVING_BATCH_WAIT_MS", _positive_int, 5)
+SERVING_TORCH_THREADS = _read("SERVING_TORCH_THREADS", _positive_int, 0)
+SERVING_PROCESSES_PER_HOST = max(1, _read("SERVING_PROCESSES_PER_HOST", _positive_int, 1))
+SERVING_TIMEOUT_SECONDS = max(1, _read("SERVING_TIMEOUT_SECONDS", _positive_int, 120))
 WEBHOOK_URLS = _read("WEBHOOK_URLS", _list, [])
 WEBHOOK_TIMEOUT = _read("WEBHOOK_TIMEOUT", _positive_int, 5)
 WEBHOOK_RETRIES = _read("WEBHOOK_RETRIES", _positive_int, 3)
@@ -283,7 +292,23 @@ EXPERIMENT_CACHE_SECONDS = _read("EXPERIMENT_CACHE_SECONDS", _positive_int, 5)
 JUDGE_MODEL = _read("JUDGE_MODEL", str, "")
 JUDGE_URL = _read("JUDGE_URL", str, "")
 JUDGE_API_KEY = _read("JUDGE_API_KEY", str, "")
-TRAINING_HEARTBEAT_TIMEOUT = _read("TRAINING_HEARTBEAT_TIMEOUT", _positive_int, 300)
+
+
+def _seconds(value: str) -> float:
+    number = float(value)
+    if not 0 < number < 10**7:
+        raise ValueError("expected a number of seconds above 0")
+    return number
+
+
+# Long jobs (learning_platform/jobs): a running job's heart beats every JOB_HEARTBEAT_SECONDS; the
+# reaper (every JOB_REAPER_MINUTES) fails or re-queues one whose heartbeat is older than JOB_STALE_SECONDS.
+JOB_HEARTBEAT_SECONDS = _read("JOB_HEARTBEAT_SECONDS", _seconds, 10.0)
+JOB_STALE_SECONDS = _read("JOB_STALE_SECONDS", _seconds, 120.0)
+if JOB_STALE_SECONDS < 3 * JOB_HEARTBEAT_SECONDS:
+    raise ImproperlyConfigured("JOB_STALE_SECONDS must be at least 3 x JOB_HEARTBEAT_SECONDS (a blip must not kill a job)")
+JOB_REAPER_MINUTES = _read("JOB_REAPER_MINUTES", _positive_int, 1) or 1
+JOB_MAX_ATTEMPTS = _read("JOB_MAX_ATTEMPTS", _positive_int, 3)
 ARTIFACTS_DIR = Path(_read("ARTIFACTS_DIR", str, str(VAR_DIR / "artifacts")))
 
 REST_FRAMEWORK: dict[str, Any] = {
@@ -310,6 +335,7 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "learning_platform.schema.add_error_responses"],
     "ENUM_NAME_OVERRIDES": {
         "JobStatusEnum": "curation.models.CurationRun.Status",  # training jobs share the same states
         "DatasetStatusEnum": "curation.models.Dataset.Status",
@@ -329,7 +355,6 @@ Q_CLUSTER: dict[str, Any] = {
     "max_attempts": _read("Q_MAX_ATTEMPTS", _positive_int, 3),
     "queue_limit": 50,
     "save_limit": 1000,
-    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "learning_platform.schema.add_error_responses"],
     "catch_up": False,
     "ack_failures": True,
     "sync": _read("Q_SYNC", _bool, False),

@@ -58,10 +58,10 @@ class TrainingPolicyAdmin(admin.ModelAdmin):
 
 @admin.register(TrainingJob)
 class TrainingJobAdmin(admin.ModelAdmin):
-    list_display = ["id", "task", "method", "status", "progress", "eval_loss", "created_at", "finished_at"]
+    list_display = ["id", "task", "method", "status", "steps", "eval_loss", "heartbeat_at", "created_at", "finished_at"]
     list_filter = ["status", "method", "task"]
     raw_id_fields = ["dataset", "parent_job"]
-    readonly_fields = [f.name for f in TrainingJob._meta.fields] + ["progress", "loss_chart"]
+    readonly_fields = [f.name for f in TrainingJob._meta.fields] + ["steps", "loss_chart"]
     exclude = ["loss_curve"]
     actions = ["cancel", "resume"]
 
@@ -69,7 +69,7 @@ class TrainingJobAdmin(admin.ModelAdmin):
         return False  # start jobs with the API, `manage.py train` or a dataset's "train" action
 
     @admin.display(description="progress")
-    def progress(self, obj: TrainingJob) -> str:
+    def steps(self, obj: TrainingJob) -> str:
         if not obj.total_steps:
             return "-"
         eta = f", ETA {obj.eta_seconds:.0f}s" if obj.eta_seconds and obj.status == "running" else ""

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 from django.db import models
 
 from curation.models import Dataset
-from learning_platform.jobs import JobStatus
+from learning_platform.jobs import Job
 
 
 class TrainingPolicy(models.Model):
@@ -28,8 +31,12 @@ class TrainingPolicy(models.Model):
         return f"training policy of {self.task}"
 
 
-class TrainingJob(models.Model):
-    Status = JobStatus
+class TrainingJob(Job):
+    """A training job (learning_platform.jobs). A job whose worker died is failed, keeping its last
+    checkpoint: resuming it is an operator's decision (it may need another machine)."""
+
+    job_kind = "training_job"
+    job_task = "training.tasks.execute_job"
 
     task = models.SlugField(max_length=64, db_index=False)
     dataset = models.ForeignKey(Dataset, on_delete=models.PROTECT, related_name="training_jobs")
@@ -38,7 +45,6 @@ class TrainingJob(models.Model):
     backend = models.CharField(max_length=10, default="auto")
     recipe = models.JSONField(default=dict, help_text="The full recipe used, after defaults were chosen.")
     recipe_notes = models.JSONField(default=dict, blank=True, help_text="Why each open choice was made.")
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     step = models.PositiveIntegerField(default=0)
     total_steps = models.PositiveIntegerField(default=0)
     eta_seconds = models.FloatField(null=True, blank=True)
@@ -46,10 +52,6 @@ class TrainingJob(models.Model):
     eval_loss = models.FloatField(null=True, blank=True)
     metrics = models.JSONField(default=dict, blank=True)
     checkpoint = models.CharField(max_length=500, blank=True, help_text="The last checkpoint, where a resume continues.")
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
-    cancel_requested = models.BooleanField(default=False)
-    log_tail = models.TextField(blank=True)
-    error = models.TextField(blank=True)
     output_dir = models.CharField(max_length=500, blank=True)
     adapter_path = models.CharField(max_length=500, blank=True)
     parent_job = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children",
@@ -57,10 +59,6 @@ class TrainingJob(models.Model):
     requested_by = models.CharField(max_length=150, blank=True)
     library_versions = models.JSONField(default=dict, blank=True)
     seed = models.IntegerField(default=0)
-    attempts = models.PositiveIntegerField(default=0)
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -75,6 +73,16 @@ class TrainingJob(models.Model):
     @property
     def resumable(self) -> bool:
         return self.status in (self.Status.FAILED, self.Status.CANCELLED) and bool(self.checkpoint)
+
+    def stale_fields(self) -> dict[str, Any]:
+        from .backends.trl_backend import last_checkpoint
+
+        checkpoint = last_checkpoint(Path(self.output_dir)) if self.output_dir else None
+        self.checkpoint = str(checkpoint) if checkpoint else self.checkpoint
+        return {"checkpoint": self.checkpoint}
+
+    def stale_advice(self) -> str:
+        return "Resume it to continue from its last checkpoint." if self.checkpoint else "It left no checkpoint."
 
 
 class TrainableDataset(Dataset):

@@ -1,4 +1,4 @@
-"""Writes of the training app: create, start, run, cancel, resume and reap jobs; readiness.
+"""Writes of the training app: create, start, cancel and resume jobs; readiness.
 
 The API, the admin, `manage.py train` and the django-q2 tasks all call these functions.
 """
@@ -7,17 +7,16 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
 from django.db.models import Avg, Count, Q
 from django.utils import timezone
 
 from curation.models import Dataset, TrainingExample
 from learning_platform.errors import DomainError
+from learning_platform.jobs import job_dispatch
 
 from . import recipes
 from .base_models import resolve_base_model
@@ -115,9 +114,7 @@ def job_create(
 
 def job_enqueue(*, job: TrainingJob) -> TrainingJob:
     """Run the job on the task queue once the current transaction commits."""
-    from django_q.tasks import async_task
-
-    transaction.on_commit(lambda: async_task("training.tasks.execute_job", job.pk, task_name=f"training-job-{job.pk}"))
+    job_dispatch(job=job)
     return job
 
 
@@ -144,27 +141,6 @@ def job_resume(*, job: TrainingJob) -> TrainingJob:
     TrainingJob.objects.filter(pk=job.pk).update(status=TrainingJob.Status.QUEUED, cancel_requested=False, error="", finished_at=None)
     job.refresh_from_db()
     return job
-
-
-def jobs_reap_stale(*, timeout_seconds: int | None = None) -> int:
-    """Mark running jobs whose heartbeat stopped as failed (resumable from their last checkpoint)."""
-    timeout = timeout_seconds if timeout_seconds is not None else settings.TRAINING_HEARTBEAT_TIMEOUT
-    cutoff = timezone.now() - timedelta(seconds=timeout)
-    stale = TrainingJob.objects.filter(status=TrainingJob.Status.RUNNING).filter(Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True))
-    count = 0
-    for job in stale:
-        from .backends.trl_backend import last_checkpoint
-
-        checkpoint = last_checkpoint(Path(job.output_dir)) if job.output_dir else None
-        job.status, job.finished_at = TrainingJob.Status.FAILED, timezone.now()
-        job.checkpoint = str(checkpoint) if checkpoint else job.checkpoint
-        job.error = f"No heartbeat for {timeout} s: the worker died. " + (
-            "Resume it to continue from its last checkpoint." if job.checkpoint else ""
-        )
-        job.save(update_fields=["status", "finished_at", "checkpoint", "error"])
-        logger.warning("training job %s lost its heartbeat; marked failed", job.pk)
-        count += 1
-    return count
 
 
 def readiness(*, task: str) -> dict[str, Any]:

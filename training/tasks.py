@@ -10,9 +10,5 @@ def execute_job(job_id: int) -> str:
     return f"training job {job.pk}: {job.status}"
 
 
-def reap_stale_jobs() -> str:
-    return f"marked {services.jobs_reap_stale()} stale training job(s) failed"
-
-
 def weekly_training() -> str:
     return "\n".join(services.train_ready_tasks())

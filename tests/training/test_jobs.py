@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
+from tests.test_jobs import reap_as_scheduled
 from tests.training.conftest import binary_dataset, exact_match, preference_dataset, sft_dataset
 from training import runner, services
 from training.models import TrainingJob, TrainingPolicy
@@ -124,10 +125,12 @@ def test_a_stale_heartbeat_marks_the_job_failed_and_resumable(training_settings,
     TrainingJob.objects.filter(pk=job.pk).update(status="running", heartbeat_at=timezone.now() - timedelta(minutes=10))
     fresh = services.job_create(task="commands")
     TrainingJob.objects.filter(pk=fresh.pk).update(status="running", heartbeat_at=timezone.now())
-    assert services.jobs_reap_stale(timeout_seconds=300) == 1
+    assert reap_as_scheduled(stale_seconds=300) == "training_job failed: 1"
     job.refresh_from_db()
     assert job.status == "failed"
-    assert "heartbeat" in job.error
+    assert "No heartbeat for 600 s" in job.error
+    assert "Resume it to continue from its last checkpoint." in job.error
+    assert "failed by the reaper" in job.log_tail
     assert job.checkpoint == str(checkpoint)
     assert job.resumable
     assert TrainingJob.objects.get(pk=fresh.pk).status == "running"

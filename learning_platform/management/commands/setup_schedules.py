@@ -5,7 +5,7 @@ from typing import Any
 from django.core.management.base import BaseCommand
 from django_q.models import Schedule
 
-from learning_platform.schedules import SCHEDULES
+from learning_platform.schedules import RETIRED, SCHEDULES
 
 
 class Command(BaseCommand):
@@ -18,3 +18,6 @@ class Command(BaseCommand):
                 defaults={"func": spec.func, "schedule_type": spec.schedule_type, "minutes": spec.minutes, "repeats": -1},
             )
             self.stdout.write(f"{'created' if created else 'updated'} schedule {spec.name}: {spec.description}")
+        for name in RETIRED:
+            if Schedule.objects.filter(name=name).delete()[0]:
+                self.stdout.write(f"deleted retired schedule {name}")

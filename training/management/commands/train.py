@@ -47,6 +47,10 @@ class Command(BaseCommand):
         previous = signal.signal(signal.SIGINT, lambda signum, frame: setattr(holder.get("reporter"), "interrupted", True))
         try:
             job = runner.job_execute(job_id=job.pk, progress=progress, reporter_hook=lambda r: holder.update(reporter=r))
+        except Exception:
+            job.refresh_from_db()
+            self._report(job)  # the failure, as recorded on the row (one line)
+            raise
         finally:
             signal.signal(signal.SIGINT, previous)
             bar.close()
@@ -81,4 +85,4 @@ class Command(BaseCommand):
         elif job.status == TrainingJob.Status.CANCELLED:
             self.stdout.write(f"job {job.pk} stopped at step {job.step}; resume with: manage.py train --resume {job.pk}")
         else:
-            raise CommandError(f"job {job.pk} {job.status}: {job.error.strip().splitlines()[-1] if job.error else 'no error recorded'}")
+            raise CommandError(f"job {job.pk} {job.status}: {job.error.strip().splitlines()[0] if job.error else 'no error recorded'}")
