@@ -7,6 +7,7 @@ import io
 import pytest
 from django.core.management import call_command
 
+from curation.models import TrainingExample
 from curation.services import dataset_freeze_new
 from tests.curation.test_pipeline import curate
 
@@ -69,3 +70,34 @@ def test_exports_have_the_columns_and_types_trl_expects(datasets_by_kind, tmp_pa
     assert set(kto["label"]) == {True, False}
     sft = _load(datasets_by_kind["sft"], "messages", tmp_path)
     assert all(conversation[-1]["role"] == "assistant" for conversation in sft["messages"])
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_an_export_piped_into_head_ends_quietly(mix):
+    """`export_dataset ... --out - | head -n 1`: once head has its line and exits, the export
+    stops with SIGPIPE's status and no traceback (the rows written exceed any pipe buffer)."""
+    import json
+    import os
+    import subprocess
+    import sys
+    import tempfile
+
+    from tests.test_run_platform import ROOT, _database_url
+
+    curate()
+    long_answer = "Open Settings, then Security, then Reset password. " * 6000  # 300 kB a row
+    TrainingExample.objects.filter(kind="sft").update(target=long_answer)
+    dataset = dataset_freeze_new(task="support", kind="sft", min_tier="bronze")
+    env = {**os.environ, "DATABASE_URL": _database_url(), "DEBUG": "true"}
+    command = [sys.executable, "manage.py", "export_dataset", str(dataset.pk), "--out", "-", "--split", "all"]
+    with tempfile.TemporaryFile() as errors:
+        export = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=errors)
+        head = subprocess.run(["head", "-n", "1"], stdin=export.stdout, capture_output=True, check=True, timeout=60)
+        export.stdout.close()
+        status = export.wait(timeout=60)
+        errors.seek(0)
+        assert errors.read().decode() == ""
+    assert status == 141
+    assert dataset.stats["count"] >= 4  # 1.2 MB or more: more than a pipe holds
+    assert json.loads(head.stdout)["messages"][-1]["content"] == long_answer

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import os
+import signal
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +30,22 @@ class Command(BaseCommand):
             raise CommandError(exc.one_line()) from None
         total = found.stats.get("count", 0) if split == "all" else found.stats.get("splits", {}).get(split, 0)
         if out == "-":
-            for line in lines:
-                self.stdout.write(line.decode(), ending="")
+            self._write_stdout(lines)
             return
         path = Path(out)
         with path.open("wb") as handle:
             for line in tqdm(lines, total=total, unit="rows", file=self.stderr, disable=options["verbosity"] == 0):
                 handle.write(line)
         self.stderr.write(f"wrote {total} {fmt} rows of {found} ({split}) to {path}")
+
+    def _write_stdout(self, lines: Iterable[bytes]) -> None:
+        """Write to standard output; a reader that stops early (`| head`) ends the export quietly
+        with status 141, as a Unix tool killed by SIGPIPE does."""
+        try:
+            for line in lines:
+                self.stdout.write(line.decode(), ending="")
+            self.stdout.flush()
+        except BrokenPipeError:
+            # the unflushed rest would fail again when Python flushes stdout at exit
+            os.dup2(os.open(os.devnull, os.O_WRONLY), self.stdout.fileno())
+            raise SystemExit(128 + signal.SIGPIPE) from None
