@@ -6,7 +6,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from learning_platform.metrics import metrics_view
-from registry.serving_apis import ChatCompletionsApi
+from registry.serving_apis import ChatCompletionsApi, ModelDetailApi, ModelListApi
 
 
 def healthz(request: HttpRequest) -> JsonResponse:
@@ -25,6 +25,8 @@ urlpatterns = [
     path("api/v1/", include("registry.urls")),
     path("api/v1/", include("abtesting.urls")),
     path("v1/chat/completions", ChatCompletionsApi.as_view(), name="chat-completions"),
+    path("v1/models", ModelListApi.as_view(), name="openai-models"),
+    path("v1/models/<str:model_id>", ModelDetailApi.as_view(), name="openai-model"),
 ]
 
 handler400 = "learning_platform.errors.bad_request"

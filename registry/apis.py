@@ -145,9 +145,9 @@ class PerformanceApi(APIView):
     @extend_schema(
         parameters=[OpenApiParameter("task", str)],
         responses=OpenApiTypes.OBJECT,
-        summary="Performance per served version, most trusted first",
+        summary="Performance per served version, most trusted first, as of each row's refreshed_at (refreshed every minute)",
     )
     def get(self, request: Request) -> Response:
-        from .stats import performance
+        from .stats import stats_read
 
-        return Response(performance(task=request.query_params.get("task", "")))
+        return Response(stats_read(task=request.query_params.get("task", "")))

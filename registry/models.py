@@ -113,3 +113,29 @@ class PromotionPolicy(models.Model):
 
     def __str__(self) -> str:
         return f"promotion policy of {self.task}"
+
+
+class VersionStats(models.Model):
+    """A served version's performance (registry/stats.py), refreshed off the request path by the
+    `refresh-version-stats` schedule: the router and GET models/performance read these rows.
+    Keyed by the name interactions carry, so versions served elsewhere are counted too."""
+
+    task = models.SlugField(max_length=64, db_index=False)
+    version = models.CharField(max_length=200)
+    calls = models.PositiveIntegerField(default=0)
+    errors = models.PositiveIntegerField(default=0)
+    error_rate = models.FloatField(default=0.0)
+    latency_p50_ms = models.FloatField(null=True, blank=True)
+    latency_p95_ms = models.FloatField(null=True, blank=True)
+    tokens = models.PositiveBigIntegerField(default=0)
+    mean_feedback_score = models.FloatField(null=True, blank=True)
+    thumbs_up_share = models.FloatField(null=True, blank=True)
+    trust = models.FloatField(default=0.0)
+    refreshed_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name_plural = "version stats"
+        constraints = [models.UniqueConstraint(fields=["task", "version"], name="version_stats_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.version} ({self.task}): trust {self.trust}"

@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import time
-import urllib.error
-import urllib.request
 
+import httpx
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 
@@ -18,16 +17,27 @@ logger = logging.getLogger(__name__)
 
 def event_payload(event: LifecycleEvent) -> dict[str, object]:
     return {
-        "id": event.pk, "task": event.task, "action": event.action, "actor": event.actor, "reason": event.reason,
+        "id": event.pk,
+        "task": event.task,
+        "action": event.action,
+        "actor": event.actor,
+        "reason": event.reason,
         "from_version": event.from_version.name if event.from_version else None,
-        "to_version": event.to_version.name if event.to_version else None, "created_at": event.created_at,
-    }  # fmt: skip
+        "to_version": event.to_version.name if event.to_version else None,
+        "created_at": event.created_at,
+    }
+
+
+def refresh_version_stats(task: str = "") -> str:
+    """Every minute (the refresh-version-stats schedule): the router's per-version statistics."""
+    from .stats import stats_refresh
+
+    return f"{stats_refresh(task=task)} version rows refreshed"
 
 
 def _post(url: str, body: bytes) -> None:
-    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"}, method="POST")  # noqa: S310
-    with urllib.request.urlopen(request, timeout=settings.WEBHOOK_TIMEOUT) as response:  # noqa: S310  (operator-configured URL)
-        response.read()
+    headers = {"Content-Type": "application/json"}
+    httpx.post(url, content=body, headers=headers, timeout=settings.WEBHOOK_TIMEOUT).raise_for_status()
 
 
 def send_webhooks(event_id: int) -> str:
@@ -42,7 +52,7 @@ def send_webhooks(event_id: int) -> str:
                 _post(url, body)
                 report.append(f"{url}: delivered (attempt {attempt})")
                 break
-            except (urllib.error.URLError, TimeoutError, OSError) as exc:
+            except httpx.HTTPError as exc:  # unreachable, timed out, or an error status
                 logger.warning("webhook %s for event %s failed (attempt %s): %s", url, event_id, attempt, exc)
                 if attempt == settings.WEBHOOK_RETRIES:
                     report.append(f"{url}: failed after {attempt} attempts ({exc})")

@@ -1,5 +1,7 @@
-"""Serving: the champion of a task answers. The local backend keeps one base model per process
-and switches LoRA adapters per request (hot swap); heavy imports live in local.py only."""
+"""Serving: which version answers (canary, router, champion) and the backends that generate.
+The doors call service.serve() (route -> generate -> log -> announce). The local backend keeps
+one base model per process and switches LoRA adapters per request (hot swap); heavy imports live
+in local.py only."""
 
 from __future__ import annotations
 
@@ -23,30 +25,60 @@ class Generation:
     latency_ms: int = 0
 
 
-def champion(task: str) -> ModelVersion:
+class ModelNotFound(RegistryError):
+    """Nothing can answer this task or model name (it has no data and no version)."""
+
+    def __init__(self, message: str, *, field: str) -> None:
+        super().__init__(message, code="not_found", fields={field: [message]})
+        self.field = field
+
+
+def task_known(task: str) -> bool:
+    """A task exists once the platform has a version or data (interactions) for it."""
+    from interactions.models import Interaction
+
+    return ModelVersion.objects.filter(task=task).exists() or Interaction.objects.filter(task=task).exists()
+
+
+def champion(task: str, *, field: str = "task") -> ModelVersion:
     """The version serving `task` now (one indexed query per request: a promotion or rollback
-    reaches every process with its next request). A task without one starts on its base (v0)."""
+    reaches every process with its next request). A known task without one starts on its base
+    (v0); an unknown one raises ModelNotFound and nothing is written."""
     row = ActiveModel.objects.select_related("version").filter(task=task).first()
     if row is not None:
         return row.version
+    if not task_known(task):
+        raise ModelNotFound(f"No task or model named {task!r}: it has no data and no version.", field=field)
     from training.base_models import resolve_base_model
 
     base = version_base(task=task, base_model=resolve_base_model())
     with contextlib.suppress(RegistryError):  # another request made it champion first
-        version_promote(version=base, actor="system", reason="first request: the base model serves until a version is promoted")
+        version_promote(
+            version=base,
+            actor="system",
+            reason="first request: the base model serves until a version is promoted",
+        )
     return ActiveModel.objects.select_related("version").get(task=task).version
 
 
-def route(task: str, capabilities: list[str] | None = None, *, client: Any = None, user_id: str | None = None) -> ModelVersion:
+def route(
+    task: str,
+    capabilities: list[str] | None = None,
+    *,
+    client: Any = None,
+    user_id: str | None = None,
+    field: str = "task",
+) -> ModelVersion:
     """The version for a request: a running canary's pick for this subject (registry.signals.
     choose_version), else the router's pick among the task's enabled routes (see
-    registry/routing.py), else the champion."""
+    registry/routing.py, with each version's stored statistics), else the champion."""
     from .. import routing
     from ..models import ServingRoute
     from ..signals import choose_version
-    from ..stats import performance
+    from ..stats import stats_read
 
-    for _, chosen_version in choose_version.send(sender=ModelVersion, task=task, client=client, user_id=user_id):
+    answers = choose_version.send(sender=ModelVersion, task=task, client=client, user_id=user_id)
+    for _, chosen_version in answers:
         if chosen_version is not None:
             return chosen_version  # type: ignore[no-any-return]
     routes = list(
@@ -55,17 +87,21 @@ def route(task: str, capabilities: list[str] | None = None, *, client: Any = Non
         .order_by("version__created_at")
     )
     if not routes:
-        return champion(task)
-    stats = {row["version"]: row for row in performance(task=task)}
+        return champion(task, field=field)
+    stats = {row["version"]: row for row in stats_read(task=task, versions=[r.version.name for r in routes])}
     candidates = []
     for r in routes:
         row = stats.get(r.version.name, {})
         candidates.append(
             routing.Route(
-                version=r.version.name, capabilities=frozenset(r.capabilities), priority=r.priority, trust=row.get("trust", 0.0),
-                latency_p95_ms=row.get("latency_p95_ms"), error_rate=row.get("error_rate", 0.0),
+                version=r.version.name,
+                capabilities=frozenset(r.capabilities),
+                priority=r.priority,
+                trust=row.get("trust", 0.0),
+                latency_p95_ms=row.get("latency_p95_ms"),
+                error_rate=row.get("error_rate", 0.0),
             )
-        )  # fmt: skip
+        )
     chosen = routing.pick(candidates, frozenset(capabilities or ()))
     return next(r.version for r in routes if chosen is not None and r.version.name == chosen.version)
 
@@ -73,17 +109,27 @@ def route(task: str, capabilities: list[str] | None = None, *, client: Any = Non
 def resolve(model: str, *, client: Any = None, user_id: str | None = None) -> ModelVersion:
     """OpenAI's `model` field: a version name, or a task name (routed like /api/v1/generate)."""
     version = ModelVersion.objects.filter(name=model).first()
-    return version if version is not None else route(model, client=client, user_id=user_id)
+    return version if version is not None else route(model, client=client, user_id=user_id, field="model")
 
 
-def generate(*, version: ModelVersion, messages: list[dict[str, str]], max_tokens: int, temperature: float, n: int) -> Generation:
+def generate(
+    *,
+    version: ModelVersion,
+    messages: list[dict[str, str]],
+    max_tokens: int,
+    temperature: float,
+    n: int,
+) -> Generation:
     start = time.perf_counter()
     if settings.SERVING_BACKEND == "remote":
         from . import remote
 
-        texts, prompt_tokens, completion_tokens = remote.generate(version, messages, max_tokens=max_tokens, temperature=temperature, n=n)
+        answer = remote.generate
     else:
         from .local import backend
 
-        texts, prompt_tokens, completion_tokens = backend().generate(version, messages, max_tokens=max_tokens, temperature=temperature, n=n)
-    return Generation(version.name, texts, prompt_tokens, completion_tokens, int((time.perf_counter() - start) * 1000))
+        answer = backend().generate
+    sampling = {"max_tokens": max_tokens, "temperature": temperature, "n": n}
+    texts, prompt_tokens, completion_tokens = answer(version, messages, **sampling)
+    latency_ms = int((time.perf_counter() - start) * 1000)
+    return Generation(version.name, texts, prompt_tokens, completion_tokens, latency_ms)

@@ -7,6 +7,7 @@ import pytest
 from registry import routing
 from registry.models import ServingRoute
 from registry.serving import route
+from registry.stats import stats_refresh
 from tests.factories import InteractionFactory
 from tests.registry.test_lifecycle import fake_version
 
@@ -33,17 +34,20 @@ def test_pick_prefers_matching_capabilities_then_trust_then_priority():
 
 
 @pytest.mark.django_db
-def test_requests_are_routed_by_capability_and_measured_performance():
+def test_requests_are_routed_by_capability_and_stored_performance(django_assert_max_num_queries):
     general = fake_version("support", 1, status="approved")
     coder = fake_version("support", 2, status="approved")
     ServingRoute.objects.create(task="support", version=general, capabilities=["chat"], priority=2)
     ServingRoute.objects.create(task="support", version=coder, capabilities=["code"], priority=2)
     assert route("support", ["code"]) == coder
     assert route("support", ["chat"]) == general
-    for _ in range(20):  # the coder fails a lot: with no capability asked, the general one wins
-        InteractionFactory(task="support", model_version=coder.name, outcome="failure", latency_ms=100)
-        InteractionFactory(task="support", model_version=general.name, outcome="success", latency_ms=100)
-    assert route("support", []) == general
+    for _ in range(20):  # the general one fails a lot: with no capability asked, the coder wins
+        InteractionFactory(task="support", model_version=general.name, outcome="failure", latency_ms=100)
+        InteractionFactory(task="support", model_version=coder.name, outcome="success", latency_ms=100)
+    assert route("support", []) == general, "a tie (no statistics yet) goes to the older version"
+    stats_refresh()
+    with django_assert_max_num_queries(4):  # the canary check, the routes, their statistics
+        assert route("support", []) == coder
     coder.tainted = True
     coder.save()
     assert route("support", ["code"]) == general, "a tainted version is never routed to"

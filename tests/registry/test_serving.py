@@ -10,6 +10,7 @@ import pytest
 from interactions.models import Candidate, Interaction
 from registry import services
 from registry.models import ModelVersion
+from tests.factories import InteractionFactory
 from tests.training.conftest import sft_dataset
 from training import runner
 from training import services as training
@@ -18,6 +19,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
 
 def test_generate_answers_with_the_champion_and_logs_the_interaction(training_settings, make_api):
+    InteractionFactory(task="commands")  # a task the platform has data for starts on its base model
     api = make_api(scopes=("ingest",))
     response = api.post(
         "/api/v1/generate",
@@ -39,9 +41,11 @@ def test_generate_answers_with_the_champion_and_logs_the_interaction(training_se
 def test_the_openai_client_talks_to_chat_completions(training_settings, live_server, make_api):
     from openai import OpenAI
 
+    InteractionFactory(task="commands")
     api = make_api(scopes=("ingest",))
     key = api.client_obj.raw_key
     client = OpenAI(base_url=f"{live_server.url}/v1", api_key=key)
+    assert [m.id for m in client.models.list()] == [], "nothing has a champion yet"
     completion = client.chat.completions.create(
         model="commands", messages=[{"role": "user", "content": "open task 4"}], max_tokens=6, temperature=0
     )
@@ -58,6 +62,8 @@ def test_the_openai_client_talks_to_chat_completions(training_settings, live_ser
         model="tiny-llama-commands-v0", messages=[{"role": "user", "content": "hi"}], max_tokens=4, n=3, temperature=1
     )
     assert len(several.choices) == 3
+    assert [m.id for m in client.models.list()] == ["commands", "tiny-llama-commands-v0"]
+    client.close()
 
 
 @pytest.mark.django_db(transaction=True)
@@ -120,6 +126,7 @@ def test_the_remote_backend_serves_through_another_platform_over_http(training_s
 
     from tests.test_run_platform import ROOT, _database_url, _free_port, _healthy, _wait_for
 
+    InteractionFactory(task="commands")
     api = make_api(scopes=("ingest",))
     port = _free_port()
     env = {**os.environ, "DATABASE_URL": _database_url(), "DEBUG": "true", "BASE_MODEL": str(training_settings.BASE_MODEL),

@@ -1,8 +1,13 @@
 from __future__ import annotations
 
 import pytest
+from django.core.management import call_command
+from django_q.models import Schedule
+from django_q.tasks import async_task
 
-from registry.stats import percentile, trust
+from interactions.models import Interaction
+from registry.models import VersionStats
+from registry.stats import percentile, stats_refresh, trust
 from tests.factories import FeedbackFactory, InteractionFactory
 
 pytestmark = pytest.mark.django_db
@@ -34,7 +39,10 @@ def test_performance_lists_versions_most_trusted_first(make_api):
         FeedbackFactory(interaction=interaction, kind="score", score=5)
     for interaction in bad[:10]:
         FeedbackFactory(interaction=interaction, kind="thumb", thumb="down", score=None)
-    rows = make_api(scopes=("admin",)).get("/api/v1/models/performance", {"task": "support"}).json()
+    performance = make_api(scopes=("admin",)).get
+    assert performance("/api/v1/models/performance").json() == [], "read from the rows, not computed per request"
+    refresh_through_the_schedule()
+    rows = performance("/api/v1/models/performance", {"task": "support"}).json()
     assert [r["version"] for r in rows] == ["m-support-v2", "m-support-v1"]
     best, worst = rows
     assert (best["calls"], best["errors"], best["tokens"], best["mean_feedback_score"]) == (60, 0, 600, 5.0)
@@ -42,3 +50,28 @@ def test_performance_lists_versions_most_trusted_first(make_api):
     assert worst["error_rate"] == round(20 / 60, 4)
     assert worst["thumbs_up_share"] == 0.0
     assert worst["latency_p95_ms"] == 300.0
+    assert best["refreshed_at"] == worst["refreshed_at"]
+
+
+def refresh_through_the_schedule() -> None:
+    """What the django-q2 cluster does every minute: run the schedule's function."""
+    call_command("setup_schedules", stdout=__import__("io").StringIO())
+    schedule = Schedule.objects.get(name="refresh-version-stats")
+    assert (schedule.schedule_type, schedule.minutes) == ("I", 1)
+    async_task(schedule.func, sync=True)
+
+
+def test_a_refresh_follows_new_and_erased_interactions():
+    for _ in range(3):
+        InteractionFactory(model_version="m-support-v1", task="support", latency_ms=100, outcome="success")
+    InteractionFactory(model_version="m-legal-v1", task="legal", latency_ms=100)
+    assert stats_refresh() == 2
+    assert VersionStats.objects.get(version="m-support-v1").calls == 3
+    InteractionFactory(model_version="m-support-v1", task="support", latency_ms=900, outcome="failure")
+    assert VersionStats.objects.get(version="m-support-v1").calls == 3, "unchanged until the next refresh"
+    assert stats_refresh(task="support") == 1
+    row = VersionStats.objects.get(version="m-support-v1")
+    assert (row.calls, row.errors, row.error_rate, row.latency_p95_ms) == (4, 1, 0.25, 780.0)
+    Interaction.objects.filter(task="support").delete()  # an erasure
+    stats_refresh(task="support")
+    assert list(VersionStats.objects.values_list("version", flat=True)) == ["m-legal-v1"], "other tasks kept"

@@ -1,0 +1,133 @@
+"""Serving as one service: route -> generate -> log -> announce. Both doors (/api/v1/generate and
+/v1/chat/completions) call `serve()`; they only validate the request and shape the answer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from interactions import services as interactions
+
+from ..models import ModelVersion
+from ..services import RegistryError
+from ..signals import generation_served
+from . import Generation, ModelNotFound, generate, resolve, route
+
+REFUSED = (ModelVersion.Status.REJECTED, ModelVersion.Status.RETIRED)
+
+
+@dataclass(frozen=True)
+class Served:
+    task: str
+    version: ModelVersion
+    generation: Generation
+    interaction_id: str | None  # None when the subject opted out and nothing was stored
+
+    @property
+    def usage(self) -> dict[str, int]:
+        prompt, completion = self.generation.prompt_tokens, sum(self.generation.completion_tokens)
+        return {
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": prompt + completion,
+        }
+
+
+def serve(
+    *,
+    client: Any,
+    messages: list[dict[str, str]],
+    max_tokens: int,
+    temperature: float,
+    n: int = 1,
+    task: str = "",
+    model: str = "",
+    user_id: str | None = None,
+    capabilities: list[str] | None = None,
+) -> Served:
+    """Answer `messages` with the version for `task` (routed) or `model` (a version name, or a task
+    name routed like `task`), log the interaction and announce it (generation_served). Raises
+    ModelNotFound for an unknown task or model and RegistryError for a version that may not serve
+    (tainted, rejected, retired); a refused request stores nothing."""
+    if bool(task) == bool(model):
+        raise RegistryError("Name a task or a model.", fields={"task": ["Send task or model."]})
+    who = {"client": client, "user_id": user_id}
+    version = route(task, capabilities, **who) if task else resolve(model, **who)
+    _refuse_unservable(version, field="task" if task else "model")
+    sampling = {"max_tokens": max_tokens, "temperature": temperature, "n": n}
+    generation = generate(version=version, messages=messages, **sampling)
+    interaction_id = _log(client, version=version, messages=messages, generation=generation, user_id=user_id)
+    generation_served.send(
+        sender=ModelVersion,
+        task=version.task,
+        version=version,
+        interaction_id=interaction_id,
+        client=client,
+        user_id=user_id,
+        max_tokens=max_tokens,
+        temperature=temperature,
+    )
+    return Served(task=version.task, version=version, generation=generation, interaction_id=interaction_id)
+
+
+def _refuse_unservable(version: ModelVersion, *, field: str) -> None:
+    if version.tainted:
+        raise RegistryError(
+            f"{version.name} is tainted and never serves ({version.tainted_reason}); promote another.",
+            code="conflict",
+            fields={field: [f"{version.name} is tainted."]},
+        )
+    if version.status in REFUSED:
+        raise ModelNotFound(f"{version.name} is {version.status} and no longer serves.", field=field)
+
+
+def _log(
+    client: Any,
+    *,
+    version: ModelVersion,
+    messages: list[dict[str, str]],
+    generation: Generation,
+    user_id: str | None,
+) -> str | None:
+    payload: dict[str, Any] = {
+        "task": version.task,
+        "messages": messages,
+        "output_text": generation.texts[0],
+        "model_version": generation.version,
+        "tokens_input": generation.prompt_tokens,
+        "tokens_output": sum(generation.completion_tokens),
+        "latency_ms": generation.latency_ms,
+    }
+    if len(generation.texts) > 1:
+        payload["candidates"] = [{"text": text, "rank": rank} for rank, text in enumerate(generation.texts)]
+    if user_id:
+        payload["user_id"] = user_id
+    recorded = interactions.interaction_record(client=client, payload=payload)
+    return str(recorded.interaction.pk) if recorded.interaction else None
+
+
+def models_available() -> list[dict[str, Any]]:
+    """What /v1/chat/completions can be asked for, in OpenAI's model shape: each task with an
+    untainted champion (its id is the task name), then the task's servable versions by name."""
+    from ..models import ActiveModel
+
+    champions = ActiveModel.objects.filter(version__tainted=False).order_by("task")
+    tasks = list(champions.values_list("task", flat=True))
+    versions = (
+        ModelVersion.objects.filter(task__in=tasks, tainted=False)
+        .exclude(status__in=REFUSED)
+        .order_by("task", "number", "name")
+        .values_list("task", "name", "created_at")
+    )
+    by_task: dict[str, list[tuple[str, int]]] = {task: [] for task in tasks}
+    for task, name, created_at in versions:
+        by_task[task].append((name, int(created_at.timestamp())))
+    listed = []
+    for task, names in by_task.items():
+        listed.append(_model(task, min((created for _, created in names), default=0)))
+        listed += [_model(name, created) for name, created in names]
+    return listed
+
+
+def _model(model_id: str, created: int) -> dict[str, Any]:
+    return {"id": model_id, "object": "model", "created": created, "owned_by": "learning_platform"}
