@@ -18,16 +18,22 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--bind", default="127.0.0.1:8000")
         parser.add_argument("--web-workers", type=int, default=2)
+        parser.add_argument(
+            "--web-threads", type=int, default=8, help="Threads per web worker: concurrent requests share the local model's batches"
+        )
         parser.add_argument("--stop-timeout", type=float, default=10.0, help="Seconds to wait before killing a process")
 
-    def handle(self, *args: Any, bind: str, web_workers: int, stop_timeout: float, **options: Any) -> None:
+    def handle(self, *args: Any, bind: str, web_workers: int, web_threads: int, stop_timeout: float, **options: Any) -> None:
         python = sys.executable
         commands = {
             "web": [python, "-m", "gunicorn", "learning_platform.wsgi", "--bind", bind, "--workers", str(web_workers),
+                    "--worker-class", "gthread", "--threads", str(web_threads),
                     "--access-logfile", "-", "--timeout", "120"],
             "tasks": [python, str(settings.BASE_DIR / "manage.py"), "qcluster"],
         }  # fmt: skip
-        env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": _metrics_dir()}
+        # every web worker and task worker may hold a model: they share the cores (SERVING_TORCH_THREADS)
+        processes_per_host = str(web_workers + settings.Q_CLUSTER["workers"])
+        env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": _metrics_dir(), "SERVING_PROCESSES_PER_HOST": processes_per_host}
         processes = {name: subprocess.Popen(cmd, cwd=settings.BASE_DIR, env=env, start_new_session=True) for name, cmd in commands.items()}
         stopping = False
 
