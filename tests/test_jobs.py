@@ -41,6 +41,14 @@ def reap_as_scheduled(*, stale_seconds: float) -> str:
         return import_string(spec.func)()  # type: ignore[no-any-return]
 
 
+def reap_once_stale(*, stale_seconds: float, timeout: float = 20) -> str:
+    """Call the scheduled reaper until it finds something (the dead job's last heartbeat must
+    first grow older than `stale_seconds`); its report."""
+    reports: list[str] = []
+    _wait_for(lambda: reports.append(reap_as_scheduled(stale_seconds=stale_seconds)) or reports[-1] != "no stale jobs", timeout)
+    return reports[-1]
+
+
 def child_env(**extra: str) -> dict[str, str]:
     """The environment of a platform process started by a test: this test's database, fast hearts."""
     return {**os.environ, "DATABASE_URL": _database_url(), "DEBUG": "true", "HF_HUB_OFFLINE": "1", "CURATION_WORKERS": "1",
