@@ -40,15 +40,13 @@ def task_known(task: str) -> bool:
     return ModelVersion.objects.filter(task=task).exists() or Interaction.objects.filter(task=task).exists()
 
 
-def champion(task: str, *, field: str = "task") -> ModelVersion:
+def champion(task: str) -> ModelVersion:
     """The version serving `task` now (one indexed query per request: a promotion or rollback
-    reaches every process with its next request). A known task without one starts on its base
-    (v0); an unknown one raises ModelNotFound and nothing is written."""
+    reaches every process with its next request). A task without one starts on its base (v0):
+    the serving doors ask `served_champion`, which refuses a task the platform does not know."""
     row = ActiveModel.objects.select_related("version").filter(task=task).first()
     if row is not None:
         return row.version
-    if not task_known(task):
-        raise ModelNotFound(f"No task or model named {task!r}: it has no data and no version.", field=field)
     from training.base_models import resolve_base_model
 
     base = version_base(task=task, base_model=resolve_base_model())
@@ -61,6 +59,17 @@ def champion(task: str, *, field: str = "task") -> ModelVersion:
     return ActiveModel.objects.select_related("version").get(task=task).version
 
 
+def served_champion(task: str, *, field: str = "task") -> ModelVersion:
+    """The champion for a request: a task without one starts on its base only when the platform
+    knows it (task_known); else ModelNotFound, and nothing is written."""
+    row = ActiveModel.objects.select_related("version").filter(task=task).first()
+    if row is not None:
+        return row.version
+    if not task_known(task):
+        raise ModelNotFound(f"No task or model named {task!r}: it has no data and no version.", field=field)
+    return champion(task)
+
+
 def route(
     task: str,
     capabilities: list[str] | None = None,
@@ -71,7 +80,8 @@ def route(
 ) -> ModelVersion:
     """The version for a request: a running canary's pick for this subject (registry.signals.
     choose_version), else the router's pick among the task's enabled routes (see
-    registry/routing.py, with each version's stored statistics), else the champion."""
+    registry/routing.py, with each version's stored statistics), else the champion; an unknown
+    task raises ModelNotFound."""
     from .. import routing
     from ..models import ServingRoute
     from ..signals import choose_version
@@ -87,7 +97,7 @@ def route(
         .order_by("version__created_at")
     )
     if not routes:
-        return champion(task, field=field)
+        return served_champion(task, field=field)
     stats = {row["version"]: row for row in stats_read(task=task, versions=[r.version.name for r in routes])}
     candidates = []
     for r in routes:

@@ -325,7 +325,7 @@ def test_the_api_starts_lists_and_stops_experiments_with_clear_errors(training_s
     control, challenger = plain_challenger()
     bad = api.post("/api/v1/experiments", {"challenger": "nope", "sample_rate": 2}, format="json")
     assert bad.status_code == 400
-    assert set(bad.json()) >= {"challenger", "sample_rate"}
+    assert set(bad.json()["errors"]) >= {"challenger", "sample_rate"}
     same = api.post("/api/v1/experiments", {"challenger": control.name}, format="json")
     assert same.status_code == 400
     assert "challenger" in same.json()["errors"]
@@ -554,7 +554,8 @@ def test_a_judge_that_answers_garbage_falls_back(training_settings):
     finally:
         server.shutdown()
     assert (verdict, source) == ("B", "heuristic")
-    assert "The judge failed: JSONDecodeError" in detail["judge_error"]
+    assert "The judge failed: RegistryError" in detail["judge_error"]
+    assert "not JSON" in detail["judge_error"]
 
 
 def test_the_admin_changes_a_running_experiments_rules_but_not_its_split(training_settings, client, django_user_model):
