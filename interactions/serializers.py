@@ -28,12 +28,13 @@ def _help(spec: payloads.Field) -> str | None:
 
 
 def _documenting_field(name: str, spec: payloads.Field) -> serializers.Field:
-    common: dict[str, Any] = {"required": spec.required, "help_text": _help(spec)}
+    # The validator takes null as "not sent" for every optional field.
+    common: dict[str, Any] = {"required": spec.required, "allow_null": not spec.required, "help_text": _help(spec)}
     if spec.default is not None:
         common["default"] = spec.default
     kind = spec.kind
     if kind == "slug":
-        return serializers.RegexField(payloads.TASK_RE.pattern, max_length=spec.max_chars, **common)
+        return serializers.RegexField(f"^{payloads.TASK_RE.pattern}$", max_length=spec.max_chars, **common)
     if kind in ("text", "key"):
         return serializers.CharField(max_length=spec.max_chars, allow_blank=spec.blank, trim_whitespace=False, **common)
     if kind == "integer":
@@ -59,7 +60,7 @@ def documenting_serializer(name: str, table: dict[str, payloads.Field] | None) -
     return type(f"{name}Serializer", (serializers.Serializer,), {**fields, "__module__": __name__})
 
 
-_NESTED = {"messages": "Message", "candidates": "CandidateInput", "client_context": "ClientContextInput"}
+_NESTED = {"messages": "InteractionMessage", "candidates": "CandidateInput", "client_context": "ClientContextInput"}
 InteractionInputSerializer = documenting_serializer("InteractionInput", payloads.INTERACTION_SPEC)
 FeedbackInputSerializer = documenting_serializer("FeedbackInput", payloads.FEEDBACK_SPEC)
 

@@ -66,3 +66,48 @@ def test_the_latest_choice_marks_its_candidate_chosen(api, interaction_id):
 
 def test_feedback_on_an_unknown_interaction_is_404(api):
     assert api.post(f"{URL}/00000000-0000-0000-0000-000000000000/feedback", {"kind": "score", "score": 5}).status_code == 404
+
+
+def test_a_choice_names_its_candidate_by_the_id_the_post_answered(api):
+    created = api.post(URL, payload(candidates=[{"text": "first"}, {"text": "second"}, {"text": "third"}])).json()
+    assert [c["rank"] for c in created["candidates"]] == [0, 1, 2]
+    second = created["candidates"][1]["id"]
+    response = api.post(f"{URL}/{created['id']}/feedback", {"kind": "choice", "candidate_id": second})
+    assert response.status_code == 201, response.json()
+    assert (response.json()["candidate_id"], response.json()["candidate_rank"]) == (second, 1)
+    detail = api.get(f"{URL}/{created['id']}").json()
+    assert [(c["id"], c["is_chosen"]) for c in detail["candidates"]] == [(c["id"], c["id"] == second) for c in created["candidates"]]
+    assert Candidate.objects.get(is_chosen=True).text == "second"
+
+
+def test_a_replay_answers_the_same_candidate_ids(api):
+    body = payload(candidates=[{"text": "a", "rank": 5}, {"text": "b", "rank": 7}])
+    first = api.post(URL, body, HTTP_IDEMPOTENCY_KEY="k").json()
+    again = api.post(URL, body, HTTP_IDEMPOTENCY_KEY="k").json()
+    assert again["status"] == "replayed"
+    assert again["candidates"] == first["candidates"]
+    assert [c["rank"] for c in first["candidates"]] == [5, 7]
+
+
+def test_a_one_based_rank_past_the_last_candidate_is_refused_naming_the_ranks(api, interaction_id):
+    response = api.post(f"{URL}/{interaction_id}/feedback", {"kind": "choice", "candidate_rank": 2})
+    assert response.status_code == 400
+    assert "0-based ranks: [0, 1]" in response.json()["errors"]["candidate_rank"][0]
+
+
+def test_a_candidate_of_another_interaction_cannot_be_chosen(api, interaction_id):
+    other = api.post(URL, payload(candidates=[{"text": "elsewhere"}])).json()
+    body = {"kind": "choice", "candidate_id": other["candidates"][0]["id"]}
+    response = api.post(f"{URL}/{interaction_id}/feedback", body)
+    assert response.status_code == 400
+    assert "candidate_id" in response.json()["errors"]
+    assert not Candidate.objects.filter(is_chosen=True).exists()
+
+
+def test_a_batch_answers_the_candidate_ids_of_each_created_item(api):
+    items = [payload(candidates=[{"text": "x"}, {"text": "y"}]), payload(output_text="no candidates")]
+    results = api.post(f"{URL}/batch", {"items": items}).json()["results"]
+    assert [c["rank"] for c in results[0]["candidates"]] == [0, 1]
+    assert "candidates" not in results[1]
+    chosen = results[0]["candidates"][1]["id"]
+    assert api.post(f"{URL}/{results[0]['id']}/feedback", {"kind": "choice", "candidate_id": chosen}).status_code == 201
