@@ -83,15 +83,26 @@ def is_api_path(request: HttpRequest) -> bool:
     return request.path.startswith(API_PREFIXES)
 
 
+def json_error(request: HttpRequest, status: int, detail: str, code: str, **extra: Any) -> JsonResponse:
+    """An error answered outside DRF's views, in the shape of the path's API: the platform's
+    {"detail", "code", ...} under /api/, OpenAI's {"error": {...}} under /v1/ (the official
+    clients read that one)."""
+    if request.path.startswith("/v1/"):
+        kind = "invalid_request_error" if status < 500 else "server_error"
+        param = next(iter(extra.get("errors") or {}), None)
+        return JsonResponse({"error": {"message": detail, "type": kind, "param": param, "code": code, **extra}}, status=status)
+    return JsonResponse({"detail": detail, "code": code, **extra}, status=status)
+
+
 def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
     if is_api_path(request):
-        return JsonResponse({"detail": "Bad request.", "code": "invalid"}, status=400)
+        return json_error(request, 400, "Bad request.", "invalid")
     return defaults.bad_request(request, exception)
 
 
 def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     if is_api_path(request):
-        return JsonResponse({"detail": f"No endpoint at {request.path}.", "code": "not_found"}, status=404)
+        return json_error(request, 404, f"No endpoint at {request.path}.", "not_found")
     return defaults.page_not_found(request, exception)
 
 
@@ -101,5 +112,5 @@ def server_error(request: HttpRequest) -> HttpResponse:
     logger.error("Unhandled error %s on %s %s", error_id, request.method, request.path, exc_info=sys.exc_info())
     if is_api_path(request):
         detail = f"Internal server error; quote error id {error_id} when reporting it."
-        return JsonResponse({"detail": detail, "code": "server_error", "error_id": error_id}, status=500)
+        return json_error(request, 500, detail, "server_error", error_id=error_id)
     return defaults.server_error(request)

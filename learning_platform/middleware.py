@@ -5,7 +5,7 @@ from collections.abc import Callable
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from .errors import is_api_path
+from .errors import is_api_path, json_error
 from .jsoncheck import control_message
 
 
@@ -55,5 +55,5 @@ class ApiInputMiddleware:
             message = control_message(text)
             if message is not None:
                 detail = f"The {'path' if where == 'path' else 'query parameter ' + repr(where)} is refused: {message}"
-                return JsonResponse({"detail": detail, "code": "invalid", "errors": {where: [message]}}, status=400)
+                return json_error(request, 400, detail, "invalid", errors={where: [message]})
         return None

@@ -31,9 +31,12 @@ handler400, handler404, handler500 = project_urls.handler400, project_urls.handl
 
 
 def assert_error_shape(response, status: int, code: str) -> dict:
+    """The platform's shape under /api/, OpenAI's ({"error": {"message", "code", ...}}) under /v1/."""
     assert response.status_code == status
     assert response["Content-Type"] == "application/json"
     body = response.json()
+    if response.wsgi_request.path.startswith("/v1/"):
+        body = {"detail": body["error"]["message"], **body["error"]}
     assert body["code"] == code
     assert body["detail"]
     return body
@@ -68,6 +71,7 @@ def test_a_crash_on_an_api_path_answers_json_with_an_error_id_that_is_logged(url
     with caplog.at_level(logging.ERROR, logger="learning_platform.errors"):
         body = assert_error_shape(client.get(url), 500, "server_error")
     assert "bug" not in str(body), "the exception's text stays in the log"
+    assert set(body) - {"error_id"} <= {"detail", "code", "message", "type", "param"}
     error_id = body["error_id"]
     assert error_id in body["detail"]
     logged = [r for r in caplog.records if error_id in r.getMessage()]
@@ -96,6 +100,11 @@ def test_a_malformed_body_answers_the_shape(raw):
 def test_a_missing_scope_answers_the_shape(make_api):
     reader = make_api(scopes=("read",))
     assert_error_shape(reader.post("/api/v1/interactions", {"input_text": "x"}), 403, "permission_denied")
+
+
+def test_a_control_character_in_a_v1_query_answers_openais_shape(raw):
+    body = assert_error_shape(raw.get("/v1/models?x=%00"), 400, "invalid")
+    assert body["param"] == "x"
 
 
 def test_a_suspicious_host_on_an_api_path_answers_a_json_400(client, settings):
