@@ -1,5 +1,6 @@
-"""A training process killed mid-way (SIGKILL, no chance to clean up) is resumed from its last
-checkpoint and ends with the same weights as an uninterrupted run with the same seed."""
+"""A training process killed mid-way (SIGKILL, no chance to clean up) is failed by the reaper,
+resumed from its last checkpoint and ends with the same weights as an uninterrupted run with the
+same seed; a training job outlives its database sessions being terminated; Ctrl-C stops cleanly."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.test_jobs import child_env, needs_postgres, reap_once_stale, side_session, terminate_backends, worker_pid
 from tests.test_run_platform import ROOT, _database_url
 from tests.training.conftest import sft_dataset
 from training import runner, services
@@ -33,10 +35,7 @@ def test_a_killed_job_resumes_from_its_checkpoint_and_matches_an_uninterrupted_r
     reference = runner.job_execute(job_id=services.job_create(task="commands", dataset_id=dataset.pk, recipe=RECIPE).pk)
     assert reference.status == "succeeded", reference.error
 
-    env = {
-        **os.environ, "DATABASE_URL": _database_url(), "DEBUG": "true", "BASE_MODEL": str(training_settings.BASE_MODEL),
-        "ARTIFACTS_DIR": str(training_settings.ARTIFACTS_DIR), "HF_HUB_OFFLINE": "1",
-    }  # fmt: skip
+    env = child_env(BASE_MODEL=str(training_settings.BASE_MODEL), ARTIFACTS_DIR=str(training_settings.ARTIFACTS_DIR))
     args = ["--task", "commands", "--dataset", str(dataset.pk), "--epochs", "4", "--batch-size", "8", "--save-steps", "5", "--seed", "3"]
     process = subprocess.Popen(
         [sys.executable, "manage.py", "train", *args], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
@@ -58,9 +57,11 @@ def test_a_killed_job_resumes_from_its_checkpoint_and_matches_an_uninterrupted_r
             process.kill()
     job.refresh_from_db()
     assert job.status == "running", "a killed worker leaves the row running..."
-    assert services.jobs_reap_stale(timeout_seconds=0) == 1, "...until the reaper sees its heartbeat stop"
+    assert worker_pid(job) == process.pid
+    assert reap_once_stale(stale_seconds=1) == "training_job failed: 1", "...until the reaper sees its heartbeat stop"
     job.refresh_from_db()
     assert job.status == "failed"
+    assert "No heartbeat for" in job.error
     assert job.resumable
     killed_at = int(job.checkpoint.rsplit("-", 1)[1])
     assert 5 <= killed_at < job.total_steps  # checkpoint-10 when the kill missed its save, else 5
@@ -106,3 +107,27 @@ def test_ctrl_c_in_the_train_command_stops_cleanly_with_a_resumable_checkpoint(t
     assert job.resumable
     assert job.checkpoint.endswith(f"checkpoint-{job.step}")
     assert job.step < job.total_steps
+
+
+@pytest.mark.slow
+@needs_postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_training_job_outlives_its_database_sessions_being_terminated(training_settings, caplog):
+    """The blip that killed jobs: every session of the app is terminated mid-training (the job's,
+    and the heartbeat's if it is writing); the next cancel check and beat reconnect."""
+    training_settings.JOB_HEARTBEAT_SECONDS = 0.05
+    sft_dataset(count=16)
+    job = services.job_create(task="commands", recipe={"epochs": 1, "batch_size": 4, "gradient_accumulation": 1, "logging_steps": 1})
+    terminated: list[int] = []
+
+    def blip_at_step_2(step: int, total: int, last: dict) -> None:
+        if step == 2:
+            with side_session() as session:
+                terminated.append(terminate_backends(session))
+
+    job = runner.job_execute(job_id=job.pk, progress=blip_at_step_2)
+    assert terminated[0] >= 1
+    assert "the database connection broke; reconnecting" in caplog.text
+    assert job.status == "succeeded", job.error
+    assert (job.step, job.total_steps, job.progress) == (4, 4, 100.0)
+    assert job.attempts == 1
