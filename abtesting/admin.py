@@ -7,6 +7,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 
+from learning_platform.jobs import LIFECYCLE_FIELDS
 from registry.admin import reason_action
 
 from . import experiments
@@ -35,7 +36,7 @@ class EvalRunAdmin(admin.ModelAdmin):
     list_display = ["version", "suite", "status", "score", "mean_latency_ms", "created_at"]
     list_filter = ["status", "suite__task"]
     list_select_related = ["version", "suite"]
-    readonly_fields = ["version", "suite", "status", "score", "mean_latency_ms", "categories", "error", "created_at", "finished_at"]
+    readonly_fields = ["version", "suite", "score", "mean_latency_ms", "categories", *LIFECYCLE_FIELDS]
     exclude = ["results", "by_category"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:

@@ -128,7 +128,7 @@ class DatasetItemAdmin(admin.ModelAdmin):
 
 @admin.register(CurationRun)
 class CurationRunAdmin(admin.ModelAdmin):
-    list_display = ["id", "task", "status", "progress_percent", "created_at", "finished_at", "requested_by"]
+    list_display = ["id", "task", "status", "progress_percent", "attempts", "heartbeat_at", "created_at", "finished_at", "requested_by"]
     list_filter = ["status", "task"]
     readonly_fields = [f.name for f in CurationRun._meta.fields if f.name not in ("task", "since")] + ["counts_table"]
     exclude = ["counts"]

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from .models import Job, JobStatus, job_models
+from .models import LIFECYCLE_FIELDS, Job, JobStatus, job_models
 from .reaper import job_dispatch, jobs_reap_stale
 from .runner import JobCancelled, JobContext, job_run, with_retry
 
 __all__ = [
+    "LIFECYCLE_FIELDS",
     "Job",
     "JobCancelled",
     "JobContext",

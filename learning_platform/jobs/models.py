@@ -75,6 +75,11 @@ class Job(models.Model):
         return ""
 
 
+# The lifecycle fields, as the admin shows them (read-only: the runner and the reaper write them).
+LIFECYCLE_FIELDS = ("status", "attempts", "progress", "created_at", "started_at", "heartbeat_at", "finished_at",
+                    "cancel_requested", "log_tail", "error")  # fmt: skip
+
+
 def job_models() -> list[type[Job]]:
     """Every concrete kind of job, for the reaper, the admin and metrics."""
     return [model for model in apps.get_models() if issubclass(model, Job)]
