@@ -139,12 +139,27 @@ class EventListApi(APIView):
         return Response(EventSerializer(events[:500], many=True).data)
 
 
+class PerformanceRowSerializer(serializers.Serializer):
+    version = serializers.CharField()
+    task = serializers.CharField()
+    calls = serializers.IntegerField()
+    errors = serializers.IntegerField()
+    error_rate = serializers.FloatField()
+    latency_p50_ms = serializers.FloatField(allow_null=True)
+    latency_p95_ms = serializers.FloatField(allow_null=True)
+    tokens = serializers.IntegerField()
+    mean_feedback_score = serializers.FloatField(allow_null=True)
+    thumbs_up_share = serializers.FloatField(allow_null=True)
+    trust = serializers.FloatField()
+    refreshed_at = serializers.DateTimeField()
+
+
 class PerformanceApi(APIView):
     required_scopes = {"GET": "admin"}
 
     @extend_schema(
         parameters=[OpenApiParameter("task", str)],
-        responses=OpenApiTypes.OBJECT,
+        responses=PerformanceRowSerializer(many=True),
         summary="Performance per served version, most trusted first, as of each row's refreshed_at (refreshed every minute)",
     )
     def get(self, request: Request) -> Response:

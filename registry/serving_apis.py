@@ -215,11 +215,24 @@ class OpenAIApi(APIView):
         return _openai_exception_handler
 
 
+class OpenAIModelSerializer(serializers.Serializer):
+    id = serializers.CharField(help_text="A task name (its champion answers) or a version name")
+    object = serializers.ChoiceField(choices=["model"])
+    created = serializers.IntegerField(help_text="Unix time")
+    owned_by = serializers.CharField()
+
+
+class OpenAIModelListSerializer(serializers.Serializer):
+    object = serializers.ChoiceField(choices=["list"])
+    data = OpenAIModelSerializer(many=True)
+
+
 class ModelListApi(OpenAIApi):
     required_scopes = {"GET": "ingest"}
 
     @extend_schema(
-        responses=OpenApiTypes.OBJECT,
+        operation_id="v1_models_list",
+        responses=OpenAIModelListSerializer,
         summary="OpenAI-compatible: the tasks and versions chat completions can be asked for",
     )
     def get(self, request: Request) -> Response:
@@ -229,7 +242,7 @@ class ModelListApi(OpenAIApi):
 class ModelDetailApi(OpenAIApi):
     required_scopes = {"GET": "ingest"}
 
-    @extend_schema(responses=OpenApiTypes.OBJECT, summary="OpenAI-compatible: one model GET /v1/models lists")
+    @extend_schema(responses=OpenAIModelSerializer, summary="OpenAI-compatible: one model of GET /v1/models")
     def get(self, request: Request, model_id: str) -> Response:
         found = next((m for m in models_available() if m["id"] == model_id), None)
         if found is None:
