@@ -137,9 +137,18 @@ def _evaluate(context: JobContext, version: ModelVersion, suite: EvalSuite) -> N
     for number, case in enumerate(cases, start=1):
         max_tokens = min(settings.SERVING_MAX_TOKENS, max(16, len(case.expected) // 2 + 8))
         generation = serving.generate(version=version, messages=case.messages, max_tokens=max_tokens, temperature=0, n=1)
-        scored = scorers.score(generation.texts[0], _case(case), suite.weights or DEFAULT_WEIGHTS)
-        results.append({"id": case.pk, "category": case.category, "output": generation.texts[0], "score": scored.total * case.weight,
-                        "parts": scored.parts, "latency_ms": generation.latency_ms})  # fmt: skip
+        output = generation.texts[0]
+        scored = scorers.score(output, _case(case), suite.weights or DEFAULT_WEIGHTS)
+        results.append(
+            {
+                "id": case.pk,
+                "category": case.category,
+                "output": output,
+                "score": scored.total * case.weight,
+                "parts": scored.parts,
+                "latency_ms": generation.latency_ms,
+            }
+        )
         context.progress(100.0 * number / len(cases))
     grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in results:
@@ -151,10 +160,9 @@ def _evaluate(context: JobContext, version: ModelVersion, suite: EvalSuite) -> N
         }
         for category, rows in grouped.items()
     }
-    context.stage(
-        results=results, by_category=by_category, score=round(sum(r["score"] for r in results) / len(results), 4),
-        mean_latency_ms=round(sum(r["latency_ms"] for r in results) / len(results), 1),
-    )  # fmt: skip
+    score = round(sum(r["score"] for r in results) / len(results), 4)
+    latency = round(sum(r["latency_ms"] for r in results) / len(results), 1)
+    context.stage(results=results, by_category=by_category, score=score, mean_latency_ms=latency)
 
 
 def arena_compare(

@@ -96,7 +96,15 @@ def _meta(job: TrainingJob, metrics: dict[str, float]) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def job_execute(*, job_id: int, progress: Progress | None = None, reporter_hook: Callable[[_Reporter], None] | None = None) -> TrainingJob:
+Hook = Callable[[_Reporter], None]
+
+
+def job_execute(
+    *,
+    job_id: int,
+    progress: Progress | None = None,
+    reporter_hook: Hook | None = None,
+) -> TrainingJob:
     """Run a queued job through the job runner (learning_platform.jobs) and return it as it
     ended. A job that is not queued (finished, or running elsewhere: a task delivered twice) is
     returned as it is. A failure is recorded on the row (keeping the last checkpoint), then
@@ -113,7 +121,12 @@ def job_execute(*, job_id: int, progress: Progress | None = None, reporter_hook:
     return job
 
 
-def train(context: JobContext, *, progress: Progress | None = None, reporter_hook: Callable[[_Reporter], None] | None = None) -> None:
+def train(
+    context: JobContext,
+    *,
+    progress: Progress | None = None,
+    reporter_hook: Hook | None = None,
+) -> None:
     """The work of a training job (the lifecycle is the runner's): train, checkpoint, write the
     adapter and its metadata; what the row should show is staged on `context`."""
     job: TrainingJob = context.job  # type: ignore[assignment]
@@ -126,10 +139,16 @@ def train(context: JobContext, *, progress: Progress | None = None, reporter_hoo
     parent = Path(job.parent_job.adapter_path) if job.parent_job and job.parent_job.adapter_path else None
     hooks = Hooks(on_log=reporter.on_log, on_step=reporter.on_step, should_stop=reporter.should_stop)
     spec = TrainSpec(
-        method=job.method, base_model=job.base_model, recipe=_recipe(job.recipe), train_rows=_rows(job, DatasetItem.Split.TRAIN),
-        eval_rows=_rows(job, DatasetItem.Split.EVAL), output_dir=Path(job.output_dir), resume_from=resume, parent_adapter=parent,
+        method=job.method,
+        base_model=job.base_model,
+        recipe=_recipe(job.recipe),
+        train_rows=_rows(job, DatasetItem.Split.TRAIN),
+        eval_rows=_rows(job, DatasetItem.Split.EVAL),
+        output_dir=Path(job.output_dir),
+        resume_from=resume,
+        parent_adapter=parent,
         hooks=hooks,
-    )  # fmt: skip
+    )
     if not spec.train_rows:
         raise BackendError("The dataset's train split is empty.")
     try:
@@ -139,9 +158,12 @@ def train(context: JobContext, *, progress: Progress | None = None, reporter_hoo
         raise
     if result.stopped_early:
         context.stage(checkpoint=str(result.last_checkpoint or ""))
-        raise JobCancelled(f"stopped at step {job.step}: {'interrupted' if reporter.interrupted else 'cancel requested'}")
+        why = "interrupted" if reporter.interrupted else "cancel requested"
+        raise JobCancelled(f"stopped at step {job.step}: {why}")
     (result.adapter_dir / "training_meta.json").write_text(json.dumps(_meta(job, result.metrics), indent=2))
     context.stage(
-        adapter_path=str(result.adapter_dir), metrics=result.metrics, eval_loss=result.metrics.get("eval_loss"),
+        adapter_path=str(result.adapter_dir),
+        metrics=result.metrics,
+        eval_loss=result.metrics.get("eval_loss"),
         checkpoint=str(result.last_checkpoint or ""),
-    )  # fmt: skip
+    )

@@ -50,7 +50,11 @@ class Job(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True, help_text="Written every JOB_HEARTBEAT_SECONDS while it runs.")
+    heartbeat_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Written every JOB_HEARTBEAT_SECONDS while it runs.",
+    )
 
     class Meta:
         abstract = True
@@ -76,8 +80,18 @@ class Job(models.Model):
 
 
 # The lifecycle fields, as the admin shows them (read-only: the runner and the reaper write them).
-LIFECYCLE_FIELDS = ("status", "attempts", "progress", "created_at", "started_at", "heartbeat_at", "finished_at",
-                    "cancel_requested", "log_tail", "error")  # fmt: skip
+LIFECYCLE_FIELDS = (
+    "status",
+    "attempts",
+    "progress",
+    "created_at",
+    "started_at",
+    "heartbeat_at",
+    "finished_at",
+    "cancel_requested",
+    "log_tail",
+    "error",
+)
 
 
 def job_models() -> list[type[Job]]:

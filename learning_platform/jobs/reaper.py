@@ -43,7 +43,8 @@ def _reap(job: Job, stale_seconds: float, now: Any) -> str:
     requeue = job.job_rerunnable and bool(job.job_task) and job.attempts < settings.JOB_MAX_ATTEMPTS
     if requeue:
         outcome, fields = "requeued", {"status": JobStatus.QUEUED, "heartbeat_at": None}
-        note = f"re-queued by the reaper (attempt {job.attempts + 1} of {settings.JOB_MAX_ATTEMPTS} next): {reason}"
+        next_attempt = f"attempt {job.attempts + 1} of {settings.JOB_MAX_ATTEMPTS}"
+        note = f"re-queued by the reaper ({next_attempt} next): {reason}"
     else:
         own = job.stale_fields()
         reason = f"{reason} {job.stale_advice()}".strip()
@@ -65,7 +66,8 @@ def _reap_kind(model: type[Job], stale_seconds: float, counts: Counter[str]) -> 
     for pk in model.objects.filter(stale, status=JobStatus.RUNNING).values_list("pk", flat=True):
         with transaction.atomic():
             # skip_locked: a job whose runner is writing its end right now is not stale
-            job = model.objects.select_for_update(skip_locked=True).filter(stale, pk=pk, status=JobStatus.RUNNING).first()
+            rows = model.objects.select_for_update(skip_locked=True)
+            job = rows.filter(stale, pk=pk, status=JobStatus.RUNNING).first()
             if job is not None:
                 counts[f"{model.kind()} {_reap(job, stale_seconds, now)}"] += 1
 

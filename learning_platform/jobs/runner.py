@@ -56,7 +56,8 @@ def with_retry(operation: Callable[[], T], *, what: str) -> T:
         except (OperationalError, InterfaceError):
             if delay is None or connection.in_atomic_block or not _broken():
                 raise
-            logger.warning("%s: the database connection broke; reconnecting in %.1f s", what, delay, exc_info=True)
+            message = "%s: the database connection broke; reconnecting in %.1f s"
+            logger.warning(message, what, delay, exc_info=True)
             connection.close()
             time.sleep(delay)
     raise AssertionError("unreachable")  # pragma: no cover
@@ -164,9 +165,13 @@ def _claim(model: type[Job], pk: Any) -> int | None:
                 return None
             now, attempt = timezone.now(), row["attempts"] + 1
             model.objects.filter(pk=pk).update(
-                status=JobStatus.RUNNING, attempts=attempt, started_at=Coalesce("started_at", now), finished_at=None,
-                heartbeat_at=now, error="",
-            )  # fmt: skip
+                status=JobStatus.RUNNING,
+                attempts=attempt,
+                started_at=Coalesce("started_at", now),
+                finished_at=None,
+                heartbeat_at=now,
+                error="",
+            )
             return attempt
 
     return with_retry(claim, what=f"{model.kind()} {pk}: claim")
@@ -192,7 +197,11 @@ def _record(context: JobContext, status: str, *, error: str = "", note: str = ""
     if not connection.in_atomic_block:
         connection.close_if_unusable_or_obsolete()
     if not with_retry(lambda: context.rows().update(**fields), what=f"{context.name}: record {status}"):
-        logger.warning("%s ended %s, but the reaper or another worker had taken it over: not recorded", context.name, status)
+        logger.warning(
+            "%s ended %s, but the reaper or another worker had taken it over: not recorded",
+            context.name,
+            status,
+        )
 
 
 def job_run(model: type[J], pk: Any, work: Callable[[JobContext], None]) -> J:
@@ -220,7 +229,12 @@ def job_run(model: type[J], pk: Any, work: Callable[[JobContext], None]) -> J:
         context.stop(heart)
         logger.exception("%s failed", context.name)
         try:
-            _record(context, JobStatus.FAILED, error=_error_text(exc), note=f"failed: {type(exc).__name__}: {exc}")
+            _record(
+                context,
+                JobStatus.FAILED,
+                error=_error_text(exc),
+                note=f"failed: {type(exc).__name__}: {exc}",
+            )
         except DatabaseError:
             logger.exception("%s: its failure could not be recorded; the reaper will mark it", context.name)
         raise

@@ -32,7 +32,12 @@ INTERACTIONS = "interactions_interaction"
 
 
 def _curate() -> subprocess.Popen[bytes]:
-    return subprocess.Popen(manage("curate", "--verbosity", "0"), env=child_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        manage("curate", "--verbosity", "0"),
+        env=child_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
 
 
 def _running_run(process: subprocess.Popen[bytes]) -> CurationRun:
@@ -45,7 +50,7 @@ def test_a_curate_process_killed_mid_run_is_requeued_by_the_reaper_and_finishes(
         process = _curate()
         try:
             run = _running_run(process)
-            assert heartbeats(CurationRun, run.pk, count=3), "the heart beats while the run waits on the database"
+            assert heartbeats(CurationRun, run.pk, count=3), "the heart beats while the run waits"
             assert worker_pid(run) == process.pid
             os.kill(process.pid, signal.SIGKILL)
             process.wait(10)
@@ -53,7 +58,7 @@ def test_a_curate_process_killed_mid_run_is_requeued_by_the_reaper_and_finishes(
             process.kill()
     run.refresh_from_db()
     assert run.status == "running", "a killed process leaves its run running..."
-    assert reap_once_stale(stale_seconds=1) == "curation_run requeued: 1", "...until the reaper sees its heart stopped"
+    assert reap_once_stale(stale_seconds=1) == "curation_run requeued: 1", "...until the reaper sees it"
     run.refresh_from_db()  # re-queued, dispatched and run again (Q_SYNC in the tests: in this process)
     assert run.status == "succeeded", run.error
     assert run.attempts == 2
@@ -78,7 +83,8 @@ def test_a_curate_process_whose_sessions_are_terminated_fails_with_the_reason(mi
 
 
 def _shell(code: str, env: dict[str, str]) -> str:
-    done = subprocess.run(manage("shell", "-c", code), env=env, capture_output=True, text=True, timeout=60, check=True)
+    command = manage("shell", "-c", code)
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60, check=True)
     return done.stdout.strip().splitlines()[-1]
 
 
@@ -91,10 +97,17 @@ def test_a_redis_cluster_that_loses_its_worker_mid_run_is_repaired_by_the_reaper
     url = "redis://127.0.0.1:6379/13"
     redis.Redis.from_url(url).flushdb()
     env = child_env(REDIS_URL=url, Q_SYNC="false", Q_WORKERS="1")
-    cluster = subprocess.Popen(manage("qcluster"), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    cluster = subprocess.Popen(
+        manage("qcluster"),
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         with table_locked(INTERACTIONS):
-            run_id = int(_shell("from curation.services import curation_run_start; print(curation_run_start().pk)", env))
+            start = "from curation.services import curation_run_start; print(curation_run_start().pk)"
+            run_id = int(_shell(start, env))
             assert _wait_for(lambda: CurationRun.objects.filter(pk=run_id, status="running").exists(), 60)
             run = CurationRun.objects.get(pk=run_id)
             assert heartbeats(CurationRun, run.pk, count=2)
@@ -105,7 +118,8 @@ def test_a_redis_cluster_that_loses_its_worker_mid_run_is_repaired_by_the_reaper
         reports: list[str] = []
         assert _wait_for(lambda: reports.append(_shell(reap, env)) or reports[-1] != "no stale jobs", 30)
         assert reports[-1] == "curation_run requeued: 1"
-        assert _wait_for(lambda: CurationRun.objects.filter(pk=run_id, status="succeeded").exists(), 60), "the cluster ran it again"
+        finished = CurationRun.objects.filter(pk=run_id, status="succeeded")
+        assert _wait_for(finished.exists, 60), "the cluster ran it again"
         run.refresh_from_db()
         assert run.attempts == 2
         assert worker_pid(run) != worker
