@@ -10,12 +10,13 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
-from learning_platform.jsoncheck import check_json, control_message
+from learning_platform.jsoncheck import CONTROL_CHARS, check_json, control_message, may_hold_control_chars
 
 ROLES = frozenset({"system", "user", "assistant", "tool"})
 OUTCOMES = frozenset({"success", "failure", "uncertain"})
@@ -172,16 +173,19 @@ class _Checker:
     def fail(self, name: str, message: str) -> None:
         self.errors.setdefault(name, []).append(message)
 
-    def field(self, name: str, spec: Field) -> None:
-        """Check one simple field by its table entry (lists and objects have their own)."""
-        value = self.data.get(name)
-        if value is None:
-            return
-        message = _simple_problem(value, spec, self.limits)
-        if message is None:
-            self.clean[name] = float(value) if spec.kind == "unit_float" else value
-        else:
-            self.fail(name, message)
+    def fields(self, checks: dict[str, _Check]) -> None:
+        """Check each simple field sent (lists and objects have their own checks). Walks the
+        payload, not the table: fields not sent cost nothing."""
+        limits, clean = self.limits, self.clean
+        for name, value in self.data.items():
+            check = checks.get(name)
+            if check is None or value is None:
+                continue
+            problem = check(value, limits)
+            if problem is None:
+                clean[name] = value
+            else:
+                self.fail(name, problem)
 
     def unknown(self, allowed: frozenset[str]) -> None:
         for name in self.data.keys() - allowed:
@@ -195,11 +199,11 @@ def _text_problem(value: Any, spec: Field, limits: Limits) -> str | None:
         return "May not be blank."
     if spec.max_chars is not None and len(value) > spec.max_chars:
         return f"At most {spec.max_chars} characters."
-    if spec.max_bytes is not None and utf8_len_over(value, getattr(limits, spec.max_bytes)):
-        return f"At most {getattr(limits, spec.max_bytes)} bytes."
+    if spec.max_bytes is not None and utf8_len_over(value, limit := getattr(limits, spec.max_bytes)):
+        return f"At most {limit} bytes."
     if spec.kind == "key" and not value.isprintable():
         return "May hold printable characters only (no tab, newline or other control character)."
-    return control_message(value)
+    return None if CONTROL_CHARS.search(value) is None else control_message(value)
 
 
 def _json_problem(value: Any, spec: Field, limits: Limits) -> str | None:
@@ -212,28 +216,40 @@ def _json_problem(value: Any, spec: Field, limits: Limits) -> str | None:
         return "Nested too deeply."
     if len(dumped) > limit:
         return f"At most {limit} bytes of JSON."
-    # The API's parser refused control characters already; callers in Python get the same rule.
-    problem = check_json(value, max_depth=MAX_JSON_NESTING, raw=dumped)
+    # The API's parser refused control characters already; callers in Python get the same rule
+    # (orjson wrote it, so it is no deeper than MAX_JSON_NESTING: only the strings need a look).
+    problem = check_json(value, max_depth=MAX_JSON_NESTING) if may_hold_control_chars(dumped) else None
     return problem[1] if problem else None
 
 
-def _simple_problem(value: Any, spec: Field, limits: Limits) -> str | None:
-    kind = spec.kind
+_Check = Callable[[Any, Limits], "str | None"]
+
+
+def _compile(spec: Field) -> _Check:
+    """The check of one simple field, specialised once per table entry (the batch hot path)."""
+    kind, low, high = spec.kind, spec.minimum, spec.maximum
     if kind in ("text", "key"):
-        return _text_problem(value, spec, limits)
+        return lambda value, limits: _text_problem(value, spec, limits)
     if kind == "integer":
-        ok = type(value) is int and spec.minimum <= value <= spec.maximum
-        return None if ok else f"Must be an integer from {spec.minimum} to {spec.maximum}."
+        wrong = f"Must be an integer from {low} to {high}."
+        return lambda value, limits: None if type(value) is int and low <= value <= high else wrong
     if kind == "unit_float":
-        ok = type(value) in (int, float) and 0.0 <= value <= 1.0
-        return None if ok else "Must be a number between 0 and 1."
+        return lambda value, limits: None if type(value) in (int, float) and 0 <= value <= 1 else "Must be a number between 0 and 1."
     if kind == "choice":
-        ok = isinstance(value, str) and value in spec.options
-        return None if ok else f"Must be one of: {', '.join(sorted(spec.options))}."
+        options, wrong = spec.options, f"Must be one of: {', '.join(sorted(spec.options))}."
+        return lambda value, limits: None if isinstance(value, str) and value in options else wrong
     if kind == "slug":
-        ok = isinstance(value, str) and TASK_RE.fullmatch(value) is not None
-        return None if ok else "Must be a slug: lowercase letters, digits, '-' or '_', at most 64 characters."
-    return _json_problem(value, spec, limits)
+        wrong = "Must be a slug: lowercase letters, digits, '-' or '_', at most 64 characters."
+        return lambda value, limits: None if isinstance(value, str) and TASK_RE.fullmatch(value) else wrong
+    return lambda value, limits: _json_problem(value, spec, limits)
+
+
+def _compiled(table: dict[str, Field]) -> dict[str, _Check]:
+    return {name: _compile(spec) for name, spec in table.items()}
+
+
+_MESSAGE_CHECKS = _compiled(MESSAGE_SPEC)
+_CANDIDATE_CHECKS = _compiled(CANDIDATE_SPEC)
 
 
 def _messages(check: _Checker) -> None:
@@ -250,8 +266,8 @@ def _messages(check: _Checker) -> None:
         if not isinstance(message, dict) or message.keys() != MESSAGE_SPEC.keys():
             check.fail("messages", f"Item {index}: must be an object with exactly 'role' and 'content'.")
             continue
-        for name, spec in MESSAGE_SPEC.items():
-            problem = _simple_problem(message[name], spec, check.limits)
+        for name, field_check in _MESSAGE_CHECKS.items():
+            problem = field_check(message[name], check.limits)
             if problem is not None:
                 check.fail("messages", f"Item {index}: {name}: {problem}")
                 break
@@ -262,9 +278,9 @@ def _messages(check: _Checker) -> None:
 def _candidate_problem(candidate: Any, limits: Limits) -> str | None:
     if not isinstance(candidate, dict) or "text" not in candidate or not candidate.keys() <= CANDIDATE_SPEC.keys():
         return "must be an object with 'text' and optional 'confidence', 'rank'."
-    for name, spec in CANDIDATE_SPEC.items():
+    for name, field_check in _CANDIDATE_CHECKS.items():
         value = candidate.get(name)
-        problem = None if value is None and name != "text" else _simple_problem(value, spec, limits)
+        problem = None if value is None and name != "text" else field_check(value, limits)
         if problem is not None:
             return f"{name}: {problem}"
     return None
@@ -345,7 +361,8 @@ def idempotency_key_problem(key: str) -> str | None:
 
 
 _CUSTOM = {"messages": _messages, "candidates": _candidates, "client_context": _client_context}
-_SIMPLE_INTERACTION = [(name, spec) for name, spec in INTERACTION_SPEC.items() if name not in _CUSTOM]
+_SIMPLE_INTERACTION = _compiled({name: spec for name, spec in INTERACTION_SPEC.items() if name not in _CUSTOM})
+_FEEDBACK_CHECKS = _compiled(FEEDBACK_SPEC)
 
 
 def validate_interaction(data: Any, limits: Limits) -> dict[str, Any]:
@@ -354,8 +371,7 @@ def validate_interaction(data: Any, limits: Limits) -> dict[str, Any]:
         raise PayloadError({"non_field_errors": ["Expected a JSON object."]})
     check = _Checker(data, limits)
     check.unknown(INTERACTION_FIELDS)
-    for name, spec in _SIMPLE_INTERACTION:
-        check.field(name, spec)
+    check.fields(_SIMPLE_INTERACTION)
     check.clean.setdefault("task", "default")
     for validate in _CUSTOM.values():
         validate(check)
@@ -372,8 +388,7 @@ def validate_feedback(data: Any, limits: Limits) -> dict[str, Any]:
         raise PayloadError({"non_field_errors": ["Expected a JSON object."]})
     check = _Checker(data, limits)
     check.unknown(FEEDBACK_FIELDS)
-    for name, spec in FEEDBACK_SPEC.items():
-        check.field(name, spec)
+    check.fields(_FEEDBACK_CHECKS)
     kind = check.clean.get("kind")
     if kind is None:
         check.errors.setdefault("kind", [f"Required: one of {', '.join(sorted(FEEDBACK_KINDS))}."])

@@ -38,13 +38,32 @@ def _where(path: tuple[Any, ...] | None) -> str:
     return ".".join(reversed(parts)) or "non_field_errors"
 
 
+_CONTAINERS = frozenset({dict, list})
+
+
+def _within_depth(value: Any, max_depth: int) -> bool:
+    """True when no container is nested deeper than max_depth: the fast walk, level by level,
+    with no paths (parsed JSON holds exact dicts and lists, so `type` is enough)."""
+    level, depth = [value], 1
+    while level:
+        if depth > max_depth:
+            return False
+        below: list[Any] = []
+        for node in level:
+            below += [child for child in (node.values() if type(node) is dict else node) if type(child) in _CONTAINERS]
+        level, depth = below, depth + 1
+    return True
+
+
 def json_problem(value: Any, *, max_depth: int, strings: bool = True) -> tuple[str, str] | None:
     """(where, message) for the first problem in a parsed JSON value, or None.
 
-    One iterative walk (no recursion, so any depth is safe): containers nested deeper than
+    Iterative walks (no recursion, so any depth is safe): containers nested deeper than
     max_depth (the top-level value is depth 1), and, when `strings`, control characters in
     any string or object key. `where` names the place as dotted keys and indexes.
     """
+    if not strings and _within_depth(value, max_depth):
+        return None  # the common case; only a failure pays for the walk that tracks paths
     stack: list[tuple[Any, int, tuple[Any, ...] | None]] = [(value, 1, None)]
     while stack:
         node, depth, path = stack.pop()
