@@ -12,6 +12,8 @@ from typing import Any
 
 from django.conf import settings
 
+from learning_platform.jsoncheck import CONTROL_CHARS
+
 from ..models import ActiveModel, ModelVersion
 from ..services import RegistryError, version_base, version_promote
 
@@ -142,4 +144,7 @@ def generate(
     sampling = {"max_tokens": max_tokens, "temperature": temperature, "n": n}
     texts, prompt_tokens, completion_tokens = answer(version, messages, **sampling)
     latency_ms = int((time.perf_counter() - start) * 1000)
+    # A model may emit control characters the platform refuses to store (U+0000 above all):
+    # what is answered is what is logged, so they go from both.
+    texts = [CONTROL_CHARS.sub("", text) for text in texts]
     return Generation(version.name, texts, prompt_tokens, completion_tokens, latency_ms)

@@ -52,8 +52,9 @@ def ingest(make_api):
     return make_api(scopes=("ingest",))
 
 
-def answer(index: int) -> dict:
-    return {"index": index, "message": {"role": "assistant", "content": f"answer {index}"}}
+def answer(index: int, mode: str = "ok") -> dict:
+    text = "\x1b[31mansw\x00er\x07 {}" if mode == "control" else "answer {}"
+    return {"index": index, "message": {"role": "assistant", "content": text.format(index)}}
 
 
 @pytest.fixture
@@ -66,10 +67,11 @@ def stub(settings):
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             seen = {"path": self.path, "body": body, "authorization": self.headers.get("Authorization")}
             state["seen"].append(seen)
-            choices = [answer(i) for i in range(body["n"])]
+            choices = [answer(i, state["mode"]) for i in range(body["n"])]
             usage = {"prompt_tokens": 3, "completion_tokens": 4 * body["n"]}
             answers = {
                 "ok": (200, json.dumps({"choices": choices, "usage": usage})),
+                "control": (200, json.dumps({"choices": choices, "usage": usage})),
                 "error": (500, "the GPU is on fire"),
                 "garbage": (200, "<html>not json</html>"),
                 "empty": (200, json.dumps({"choices": []})),
@@ -265,6 +267,14 @@ def test_chat_completions_through_the_remote_backend(ingest, stub):
     assert body["usage"] == {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7}
     assert (stub["seen"][0]["body"]["max_tokens"], stub["seen"][0]["body"]["temperature"]) == (7, 0)
     assert Interaction.objects.get(pk=body["interaction_id"]).output_text == "answer 0"
+
+
+def test_control_characters_a_model_emits_are_neither_answered_nor_logged(ingest, stub):
+    services.version_promote(version=fake_version("support", 0, status="approved"), actor="test")
+    stub["mode"] = "control"
+    body = chat(ingest, n=2).json()
+    assert [c["message"]["content"] for c in body["choices"]] == ["[31manswer 0", "[31manswer 1"]
+    assert Interaction.objects.get(pk=body["interaction_id"]).output_text == "[31manswer 0"
 
 
 FAILURES = [("error", "answered 500"), ("garbage", "not JSON"), ("empty", "no choices")]
