@@ -11,7 +11,7 @@ class RunInputSerializer(serializers.Serializer):
 
 
 class RunSerializer(serializers.ModelSerializer):
-    duration_seconds = serializers.FloatField(read_only=True)
+    duration_seconds = serializers.FloatField(read_only=True, allow_null=True)
     log = serializers.CharField(source="log_tail", read_only=True, help_text="The last lines of the run's log.")
 
     class Meta:

@@ -47,7 +47,7 @@ class InteractionListCreateApi(APIView):
         result = services.interaction_record(client=request.auth, payload=request.data, idempotency_key=key)
         return _record_response(result)
 
-    @extend_schema(filters=True, responses=serializers.InteractionSerializer(many=True), summary="List interactions, newest first")
+    @extend_schema(filters=True, responses=serializers.InteractionPageSerializer, summary="List interactions, newest first")
     def get(self, request: Request) -> Response:
         queryset = selectors.interaction_list(client=request.auth, params=request.query_params, request=request)
         paginator = InteractionCursor()
@@ -114,7 +114,7 @@ class SubjectExportApi(APIView):
 class SubjectEraseApi(APIView):
     required_scopes = {"DELETE": "admin"}
 
-    @extend_schema(responses=serializers.ErasureRequestSerializer, summary="Erase this user's data everywhere (GDPR erasure)")
+    @extend_schema(responses={200: serializers.ErasureRequestSerializer}, summary="Erase this user's data everywhere (GDPR erasure)")
     def delete(self, request: Request, user_id: str) -> Response:
         erasure = services.subject_erase(client=request.auth, user_id=user_id, requested_by=f"api:{request.auth.name}")
         return Response(serializers.ErasureRequestSerializer(erasure).data)

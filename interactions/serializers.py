@@ -110,6 +110,14 @@ class CandidateRefSerializer(serializers.Serializer):
     rank = serializers.IntegerField(help_text="0-based.")
 
 
+class InteractionPageSerializer(serializers.Serializer):
+    """One page of the cursor-paginated list: follow `next` until it is null."""
+
+    next = serializers.URLField(allow_null=True, help_text="The next (older) page, or null on the last one.")
+    previous = serializers.URLField(allow_null=True, help_text="The previous (newer) page, or null on the first one.")
+    results = InteractionSerializer(many=True)
+
+
 class RecordedSerializer(serializers.Serializer):
     """The answer to a POST: enough to send feedback later, without echoing the texts back.
     Documents `recorded_body`, which builds it without a serializer (the ingest hot path)."""

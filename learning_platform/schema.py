@@ -49,9 +49,8 @@ WRITES = {"post", "put", "patch", "delete"}
 
 
 def _statuses(path: str, method: str, operation: dict[str, Any]) -> list[str]:
-    statuses = ["400", "401", "403", "429", "500"]
-    if "{" in path or method in WRITES or path.startswith("/v1/") or path.endswith("/generate"):
-        statuses.append("404")
+    # 404 everywhere: a detail's unknown id, a compared or named version, a task the platform lacks
+    statuses = ["400", "401", "403", "404", "429", "500"]
     if method in WRITES:
         statuses += ["409", "413"]
     if path.startswith("/v1/") or path.endswith("/generate"):

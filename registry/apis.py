@@ -107,10 +107,17 @@ class RollbackApi(APIView):
         return Response(VersionSerializer(version).data)
 
 
+class ActiveSerializer(serializers.Serializer):
+    task = serializers.CharField()
+    version = serializers.CharField(help_text="The champion's version name.")
+    revision = serializers.IntegerField(help_text="Bumped by every promotion and rollback of the task.")
+    since = serializers.DateTimeField()
+
+
 class ActiveApi(APIView):
     required_scopes = {"GET": "admin"}
 
-    @extend_schema(responses=OpenApiTypes.OBJECT, summary="The champion of every task")
+    @extend_schema(responses=ActiveSerializer(many=True), summary="The champion of every task")
     def get(self, request: Request) -> Response:
         rows = ActiveModel.objects.select_related("version").order_by("task")
         return Response([{"task": r.task, "version": r.version.name, "revision": r.revision, "since": r.updated_at} for r in rows])
