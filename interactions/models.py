@@ -103,6 +103,7 @@ class Interaction(models.Model):
             models.Index(fields=["client", "task", "-created_at"], name="interaction_client_task"),
             models.Index(fields=["model_version"], name="interaction_model_version"),
             models.Index(fields=["created_at"], name="interaction_created"),
+            models.Index(fields=["task"], name="interaction_task"),  # serving asks whether a task exists
         ]
 
     def __str__(self) -> str:
