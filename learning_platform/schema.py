@@ -41,7 +41,7 @@ DESCRIPTIONS = {
     "404": "No such object (or not visible to this API key).",
     "409": "The request conflicts with the current state: nothing changed.",
     "413": "The request body is over MAX_REQUEST_BYTES.",
-    "429": "Over API_THROTTLE_RATE; retry after the Retry-After header's seconds.",
+    "429": "Over this API key's rate (API_THROTTLE_*); retry after the Retry-After header's seconds.",
     "500": "An unexpected failure, logged under error_id; nothing was stored half-way.",
     "503": "The server is busy (serving queue full); retry later.",
 }

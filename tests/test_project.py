@@ -42,7 +42,7 @@ def test_check_deploy_is_clean_under_production_like_settings():
         ("DEBUG", "maybe", "DEBUG='maybe' is not valid"),
         ("MAX_TEXT_BYTES", "lots", "MAX_TEXT_BYTES='lots' is not valid"),
         ("DATABASE_URL", "nosuchdb://x", "DATABASE_URL='nosuchdb://x' is not valid"),
-        ("API_THROTTLE_RATE", "fast", "API_THROTTLE_RATE='fast' is not valid"),
+        ("API_THROTTLE_INGEST", "fast", "API_THROTTLE_INGEST='fast' is not valid"),
         ("SECRET_KEY", "", "SECRET_KEY must be set when DEBUG is off"),
     ],
 )

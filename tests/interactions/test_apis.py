@@ -187,7 +187,7 @@ def test_requests_without_a_valid_active_key_are_refused(api, client):
     assert api.get(URL).status_code == 401
 
 
-@override_settings(API_THROTTLE_RATE="2/min")
+@override_settings(API_THROTTLE_READ=["2/min"])
 def test_throttling_applies_per_client(make_api):
     from django.core.cache import cache
 
