@@ -7,6 +7,7 @@ version numbers, dates, times, order ids, amounts, hashes, UUIDs, ISBNs, coordin
 from __future__ import annotations
 
 import random
+import re
 import string
 
 RNG = random.Random(20261122)
@@ -160,7 +161,7 @@ POSTAL = [
 
 NEGATIVES = [
     "Upgrade to version 10.0.0.1 tonight", "We run Python 3.11.7 and Django 5.2.19", "Release v2.4.1.0 is out", "firmware 1.0.12.255",
-    "The meeting is on 2024-01-15 at 10:30", "Born 15/01/1990", "Due 12.03.2024", "It happened at 12:30:45 UTC", "Call at 09:15",
+    "The meeting is on 2024-01-15 at 10:30", "Started 15/01/1990", "Due 12.03.2024", "It happened at 12:30:45 UTC", "Call at 09:15",
     "Your order ORD-123456 has shipped", "Order #98765 is delayed", "Invoice 2024-00017 attached", "Ticket INC-0042-7781",
     "Total: $1,234,567.89", "Population 8 336 817", "We sold 1234567 units", "Pi is 3.14159265", "Answer: 42",
     "ISBN 978-3-16-148410-0", "commit a3f5c9e1b2d4f6a8c0e2", "uuid 550e8400-e29b-41d4-a716-446655440000",
@@ -191,7 +192,11 @@ def cases() -> list[tuple[str, list[tuple[str, str]]]]:
         else:
             out.append((TEMPLATES[i % len(TEMPLATES)].format(v=value), [(kind, value)]))
     out += [(f"Note: {text}.", [("SECRET", value)]) for text, value in SECRET_ASSIGNMENTS]
-    out += [(f"Ship it to {text}.", [("POSTAL_CODE", value)]) for text, value in POSTAL]
+    for text, value in POSTAL:  # the street before the first comma is an address too (since the name/address pass)
+        street = text.split(",")[0] if "," in text and re.search(r"\d", text.split(",")[0]) else None
+        labels = [("POSTAL_CODE", value)] + ([("ADDRESS", street)] if street else [])
+        out.append((f"Ship it to {text}.", labels))
+    out.append(("Born 15/01/1990", [("DATE_OF_BIRTH", "15/01/1990")]))  # was a negative: it is a date of birth
     for _ in range(15):  # several kinds in one string
         (k1, v1), (k2, v2) = RNG.sample(singles, 2)
         out.append((f"First {v1} and then {v2} at the end", [(k1, v1), (k2, v2)]))

@@ -1,29 +1,16 @@
-"""PII scrubbing: find personal data and secrets in text and replace them by typed placeholders.
+"""Contact data and secrets: the fast first pass of PII detection (regular expressions and checksums).
 
-Detected: e-mail addresses, phone numbers (international and common national formats), credit
-card numbers (Luhn-checked), IBANs (mod-97-checked), IPv4/IPv6 addresses, URLs that carry
-credentials or tokens, common API-key and secret shapes, and postal codes in an address context.
-Plain values in, plain values out. Precision and recall are measured on a labelled set of
-several hundred strings in tests/curation/test_pii.py.
+E-mail addresses, phone numbers (international and common national formats), credit card numbers
+(Luhn-checked), IBANs (mod-97-checked), IPv4/IPv6 addresses, URLs that carry credentials or tokens,
+common API-key and secret shapes, and postal codes in an address context. Plain values in and out;
+`curation.pii` merges these candidates with the other detectors' and resolves overlaps.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import re
-from collections import Counter
 from dataclasses import dataclass
-
-PLACEHOLDERS = {
-    "EMAIL": "[EMAIL]",
-    "PHONE": "[PHONE]",
-    "CREDIT_CARD": "[CREDIT_CARD]",
-    "IBAN": "[IBAN]",
-    "IP": "[IP]",
-    "URL": "[URL]",
-    "SECRET": "[SECRET]",
-    "POSTAL_CODE": "[POSTAL_CODE]",
-}
 
 
 @dataclass(frozen=True)
@@ -167,42 +154,21 @@ MAYBE_PII_RE = re.compile(
 )
 
 
-def find_pii(text: str) -> list[Match]:
-    """Every PII match in text, non-overlapping, earlier and longer matches first."""
+def candidates(text: str) -> list[Match]:
+    """Every contact or secret match in text; they may overlap (the caller resolves that)."""
     if not MAYBE_PII_RE.search(text):
         return []
-    candidates: list[Match] = []
-    candidates += [Match("SECRET", m.start(), m.end()) for m in SECRET_RE.finditer(text)]
+    found: list[Match] = []
+    found += [Match("SECRET", m.start(), m.end()) for m in SECRET_RE.finditer(text)]
     for m in SECRET_ASSIGNMENT_RE.finditer(text):
         group = "value" if m.group("value") else "said"
-        candidates.append(Match("SECRET", m.start(group), m.end(group)))
-    candidates += [Match("URL", m.start(), m.end()) for m in URL_CREDENTIALS_RE.finditer(text)]
-    candidates += [Match("URL", m.start(), m.start() + len(m.group().rstrip(").,;:!?'\"]"))) for m in URL_TOKEN_RE.finditer(text)]
-    candidates += [Match("EMAIL", m.start(), m.end()) for m in EMAIL_RE.finditer(text)]
-    candidates += [Match("IBAN", m.start(), m.end()) for m in IBAN_RE.finditer(text) if iban_ok(m.group())]
-    candidates += _cards(text)
-    candidates += _ips(text)
-    candidates += _phones(text)
-    candidates += _postal_codes(text)
-    chosen: list[Match] = []
-    # The longest match wins an overlap (a URL swallows the token inside it); ties by the order above.
-    for match in sorted(candidates, key=lambda m: m.start - m.end):
-        if all(match.end <= c.start or match.start >= c.end for c in chosen):
-            chosen.append(match)
-    return sorted(chosen, key=lambda m: m.start)
-
-
-def scrub(text: str) -> tuple[str, Counter[str]]:
-    """Replace PII by typed placeholders; returns the clean text and the count per kind."""
-    if not text:
-        return text, Counter()
-    matches = find_pii(text)
-    if not matches:
-        return text, Counter()
-    parts, last = [], 0
-    for match in matches:
-        parts.append(text[last : match.start])
-        parts.append(PLACEHOLDERS[match.kind])
-        last = match.end
-    parts.append(text[last:])
-    return "".join(parts), Counter(m.kind for m in matches)
+        found.append(Match("SECRET", m.start(group), m.end(group)))
+    found += [Match("URL", m.start(), m.end()) for m in URL_CREDENTIALS_RE.finditer(text)]
+    found += [Match("URL", m.start(), m.start() + len(m.group().rstrip(").,;:!?'\"]"))) for m in URL_TOKEN_RE.finditer(text)]
+    found += [Match("EMAIL", m.start(), m.end()) for m in EMAIL_RE.finditer(text)]
+    found += [Match("IBAN", m.start(), m.end()) for m in IBAN_RE.finditer(text) if iban_ok(m.group())]
+    found += _cards(text)
+    found += _ips(text)
+    found += _phones(text)
+    found += _postal_codes(text)
+    return found
