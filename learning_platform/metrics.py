@@ -12,7 +12,6 @@ import hmac
 import os
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -56,30 +55,24 @@ class MetricsMiddleware:
         return response
 
 
-def _job_kinds() -> Iterator[tuple[str, Any]]:
-    from abtesting.models import EvalRun
-    from curation.models import CurationRun
-    from training.models import TrainingJob
-
-    yield from (("curation_run", CurationRun), ("training_job", TrainingJob), ("eval_run", EvalRun))
-
-
 def _jobs() -> Iterator[Metric]:
     from django.db.models import Count, Min
     from django.db.models.functions import Coalesce
+
+    from learning_platform.jobs import job_models
 
     states = GaugeMetricFamily("lp_jobs", "Jobs per kind and state.", labels=["kind", "state"])
     oldest = GaugeMetricFamily(
         "lp_job_oldest_heartbeat_age_seconds", "Seconds since the stalest running job of each kind beat its heart.", labels=["kind"]
     )
     now = timezone.now()
-    for kind, model in _job_kinds():
+    for model in job_models():
+        kind = model.job_kind
         counts = dict(model.objects.order_by().values_list("status").annotate(n=Count("pk")))
         for state in model.Status.values:
             states.add_metric([kind, state], counts.get(state, 0))
         running = model.objects.filter(status=model.Status.RUNNING)
-        times = [f for f in ("heartbeat_at", "started_at", "created_at") if hasattr(model, f)]
-        last = running.aggregate(t=Min(Coalesce(*times) if len(times) > 1 else times[0]))["t"]
+        last = running.aggregate(t=Min(Coalesce("heartbeat_at", "started_at", "created_at")))["t"]
         oldest.add_metric([kind], (now - last).total_seconds() if last else 0.0)
     yield states
     yield oldest
