@@ -67,12 +67,6 @@ def _rate(value: str) -> str:
     return value
 
 
-def _rates(value: str) -> list[str]:
-    """Comma-separated rates ("100/s,3000/min"); `off` turns the budget off (an empty variable
-    reads as unset, so as the default)."""
-    return [] if value.lower() == "off" else [_rate(rate) for rate in _list(value)]
-
-
 DEBUG = _read("DEBUG", _bool, False)
 
 _INSECURE_KEY = "django-insecure-local-development-only-key-never-use-in-production"
@@ -220,12 +214,7 @@ BATCH_MAX_ITEMS = _read("BATCH_MAX_ITEMS", _positive_int, 1000)
 MAX_JSON_DEPTH = _read("MAX_JSON_DEPTH", _positive_int, 32)
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BYTES
 API_KEY_CACHE_SECONDS = _read("API_KEY_CACHE_SECONDS", _positive_int, 10)
-# Throttling per API client (interactions/throttling.py): a burst and a sustained rate per scope,
-# and generation requests' n x max_tokens against a token budget. `off` turns one off.
-API_THROTTLE_INGEST = _read("API_THROTTLE_INGEST", _rates, ["100/s", "3000/min"])
-API_THROTTLE_READ = _read("API_THROTTLE_READ", _rates, ["20/s", "600/min"])
-API_THROTTLE_ADMIN = _read("API_THROTTLE_ADMIN", _rates, ["5/s", "120/min"])
-API_THROTTLE_GENERATION_TOKENS = _read("API_THROTTLE_GENERATION_TOKENS", _rates, ["4096/s", "32768/min"])
+API_THROTTLE_RATE = _read("API_THROTTLE_RATE", _rate, "")
 CLIENT_CONTEXT_RETENTION_DAYS = _read("CLIENT_CONTEXT_RETENTION_DAYS", _positive_int, 30)
 CURATION_WORKERS = _read("CURATION_WORKERS", _positive_int, 2)
 BASE_MODEL = _read("BASE_MODEL", str, "")
@@ -245,6 +234,12 @@ SERVING_REMOTE_API_KEY = _read("SERVING_REMOTE_API_KEY", str, "")
 SERVING_REMOTE_TIMEOUT = _read("SERVING_REMOTE_TIMEOUT", _positive_int, 60)
 if SERVING_BACKEND == "remote" and not SERVING_REMOTE_URL:
     raise ImproperlyConfigured("SERVING_REMOTE_URL must be set when SERVING_BACKEND is remote")
+# vLLM with runtime LoRA loading: ARTIFACTS_DIR as the server sees it (set: the platform loads
+# and unloads adapters), the name it serves the base under (empty: the version's base_model, or
+# its name when adapters are not managed) and how long a process trusts its list of loaded ones.
+SERVING_REMOTE_ADAPTER_ROOT = _read("SERVING_REMOTE_ADAPTER_ROOT", str, "")
+SERVING_REMOTE_BASE_MODEL = _read("SERVING_REMOTE_BASE_MODEL", str, "")
+SERVING_REMOTE_LIST_SECONDS = _read("SERVING_REMOTE_LIST_SECONDS", _positive_int, 10)
 SERVING_MAX_ADAPTERS = _read("SERVING_MAX_ADAPTERS", _positive_int, 8)
 SERVING_MAX_TOKENS = _read("SERVING_MAX_TOKENS", _positive_int, 512)
 # Local backend: requests waiting for the model per process (more answer 503), sequences per
@@ -330,7 +325,7 @@ REST_FRAMEWORK: dict[str, Any] = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "learning_platform.errors.api_exception_handler",
     "UNAUTHENTICATED_USER": None,
-    "DEFAULT_THROTTLE_CLASSES": ["interactions.throttling.ClientRateThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["interactions.auth.ClientRateThrottle"],
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
     "URL_FORMAT_OVERRIDE": None,  # ?format= names an export format, not a renderer
 }

@@ -24,6 +24,7 @@ from .signals import version_registered
 
 S = ModelVersion.Status
 A = LifecycleEvent.Action
+ADAPTER_EVENTS = (A.REGISTER, A.PROMOTE, A.ROLLBACK, A.RETIRE, A.REJECT, A.TAINT)
 
 
 class RegistryError(DomainError):
@@ -50,6 +51,16 @@ def _event(
     if settings.WEBHOOK_URLS:
         # after the commit, on the queue, and robust: a failing webhook never undoes or blocks a change
         transaction.on_commit(lambda: async_task("registry.tasks.send_webhooks", event.pk), robust=True)
+    if _adapter_event(action, to_version):
+        # the remote server loads or unloads the adapter after the commit; a failure never undoes it
+        transaction.on_commit(lambda: async_task("registry.tasks.sync_remote_adapter", event.pk), robust=True)
+
+
+def _adapter_event(action: str, version: ModelVersion | None) -> bool:
+    """Whether a remote server whose adapters the platform manages (SERVING_REMOTE_ADAPTER_ROOT)
+    must load or unload `version`'s adapter after this change (registry/serving/adapters.py)."""
+    remote = settings.SERVING_BACKEND == "remote" and settings.SERVING_REMOTE_ADAPTER_ROOT
+    return bool(remote and version is not None and version.adapter_path and action in ADAPTER_EVENTS)
 
 
 def event_record(

@@ -35,6 +35,21 @@ def refresh_version_stats(task: str = "") -> str:
     return f"{stats_refresh(task=task)} version rows refreshed"
 
 
+def sync_remote_adapter(event_id: int) -> str:
+    """After a lifecycle change committed (SERVING_REMOTE_ADAPTER_ROOT set): the remote server
+    loads the version's adapter, or unloads one that no longer serves. A server that refuses is
+    logged, never raised into the change: the version's first request loads it."""
+    from .services import RegistryError
+    from .serving.adapters import adapter_sync
+
+    event = LifecycleEvent.objects.select_related("to_version").get(pk=event_id)
+    try:
+        return adapter_sync(event=event)
+    except RegistryError as exc:
+        logger.warning("remote adapter after %s of %s failed: %s", event.action, event.to_version, exc)
+        return f"failed ({exc}); a request for the version loads it if it serves"
+
+
 def _post(url: str, body: bytes) -> None:
     headers = {"Content-Type": "application/json"}
     httpx.post(url, content=body, headers=headers, timeout=settings.WEBHOOK_TIMEOUT).raise_for_status()

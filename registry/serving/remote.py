@@ -1,25 +1,20 @@
 """Any OpenAI-compatible server as the serving backend (vLLM with LoRA adapters loaded under
-their version names, or another learning_platform): the version name is sent as `model`.
-
-One httpx client per process keeps connections to the server open between requests (the
-client is thread-safe; it is made on first use, so after a fork each process has its own)."""
+their version names, or another learning_platform): the version name is sent as `model`, the
+plain base model (v0) under the server's base model name. With SERVING_REMOTE_ADAPTER_ROOT set the
+platform loads the adapters itself (registry/serving/adapters.py)."""
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Any
 
-import httpx
 from django.conf import settings
 
 from ..models import ModelVersion
 from ..services import RegistryError
+from . import adapters
+from .adapters import RemoteError, http, refused, send
 
-
-@cache
-def http() -> httpx.Client:
-    limits = httpx.Limits(max_connections=64, max_keepalive_connections=16)
-    return httpx.Client(limits=limits, follow_redirects=False)
+__all__ = ["RemoteError", "chat_completion", "generate", "http"]
 
 
 def chat_completion(
@@ -33,7 +28,8 @@ def chat_completion(
     n: int = 1,
 ) -> dict[str, Any]:
     """POST an OpenAI chat completion to `url` (a base URL ending before /chat/completions).
-    Raises RegistryError (409) with the reason when the server is unreachable or refuses."""
+    Raises RemoteError (a RegistryError, 409) with the reason when the server is unreachable or
+    refuses."""
     body = {
         "model": model,
         "messages": messages,
@@ -41,44 +37,39 @@ def chat_completion(
         "temperature": temperature,
         "n": n,
     }
-    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-    try:
-        response = http().post(
-            url.rstrip("/") + "/chat/completions",
-            json=body,
-            headers=headers,
-            timeout=settings.SERVING_REMOTE_TIMEOUT,
-        )
-    except httpx.TransportError as exc:  # refused, reset, DNS, timeouts
-        reason = f"{type(exc).__name__}: {exc}"
-        raise RegistryError(f"The server at {url} is unreachable: {reason}", code="conflict") from None
+    response = send(url, api_key, "POST", "/chat/completions", body)
     if response.is_error:
-        answered = f"{response.status_code}: {response.text[:300]}"
-        raise RegistryError(f"The server at {url} answered {answered}", code="conflict")
+        raise refused(url, response)
     try:
         answer = response.json()
     except ValueError:
-        raise RegistryError(
+        raise RemoteError(
             f"The server at {url} answered something that is not JSON: {response.text[:100]!r}",
-            code="conflict",
+            status=response.status_code,
         ) from None
     if not isinstance(answer, dict) or not isinstance(answer.get("choices"), list):
-        raise RegistryError(f"The server at {url} answered no chat completion.", code="conflict")
+        raise RemoteError(f"The server at {url} answered no chat completion.", status=response.status_code)
     return answer
+
+
+def _complete(version: ModelVersion, messages: list[dict[str, str]], **sampling: Any) -> dict[str, Any]:
+    """The chat completion for `version`; when the server answers 404 for a managed adapter it
+    has lost (restarted, or unloaded by hand) since this process listed it, it is loaded again,
+    once, and asked again."""
+    url, key = settings.SERVING_REMOTE_URL, settings.SERVING_REMOTE_API_KEY
+    try:
+        return chat_completion(url, key, adapters.model_for(version), messages, **sampling)
+    except RemoteError as exc:
+        if exc.status != 404 or not version.adapter_path or not adapters.managed():
+            raise
+    adapters.forget(version)
+    return chat_completion(url, key, adapters.model_for(version), messages, **sampling)
 
 
 def generate(
     version: ModelVersion, messages: list[dict[str, str]], *, max_tokens: int, temperature: float, n: int
 ) -> tuple[list[str], int, list[int]]:
-    answer = chat_completion(
-        settings.SERVING_REMOTE_URL,
-        settings.SERVING_REMOTE_API_KEY,
-        version.name,
-        messages,
-        max_tokens=max_tokens,
-        temperature=temperature,
-        n=n,
-    )
+    answer = _complete(version, messages, max_tokens=max_tokens, temperature=temperature, n=n)
     try:
         choices = sorted(answer["choices"], key=lambda c: c["index"])
         texts = [str(choice["message"]["content"] or "") for choice in choices]
