@@ -67,6 +67,12 @@ def _rate(value: str) -> str:
     return value
 
 
+def _rates(value: str) -> list[str]:
+    """Comma-separated rates ("100/s,3000/min"); `off` turns the budget off (an empty variable
+    reads as unset, so as the default)."""
+    return [] if value.lower() == "off" else [_rate(rate) for rate in _list(value)]
+
+
 DEBUG = _read("DEBUG", _bool, False)
 
 _INSECURE_KEY = "django-insecure-local-development-only-key-never-use-in-production"
@@ -214,7 +220,12 @@ BATCH_MAX_ITEMS = _read("BATCH_MAX_ITEMS", _positive_int, 1000)
 MAX_JSON_DEPTH = _read("MAX_JSON_DEPTH", _positive_int, 32)
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BYTES
 API_KEY_CACHE_SECONDS = _read("API_KEY_CACHE_SECONDS", _positive_int, 10)
-API_THROTTLE_RATE = _read("API_THROTTLE_RATE", _rate, "")
+# Throttling per API client (interactions/throttling.py): a burst and a sustained rate per scope,
+# and generation requests' n x max_tokens against a token budget. `off` turns one off.
+API_THROTTLE_INGEST = _read("API_THROTTLE_INGEST", _rates, ["100/s", "3000/min"])
+API_THROTTLE_READ = _read("API_THROTTLE_READ", _rates, ["20/s", "600/min"])
+API_THROTTLE_ADMIN = _read("API_THROTTLE_ADMIN", _rates, ["5/s", "120/min"])
+API_THROTTLE_GENERATION_TOKENS = _read("API_THROTTLE_GENERATION_TOKENS", _rates, ["4096/s", "32768/min"])
 CLIENT_CONTEXT_RETENTION_DAYS = _read("CLIENT_CONTEXT_RETENTION_DAYS", _positive_int, 30)
 CURATION_WORKERS = _read("CURATION_WORKERS", _positive_int, 2)
 BASE_MODEL = _read("BASE_MODEL", str, "")
@@ -325,7 +336,7 @@ REST_FRAMEWORK: dict[str, Any] = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "learning_platform.errors.api_exception_handler",
     "UNAUTHENTICATED_USER": None,
-    "DEFAULT_THROTTLE_CLASSES": ["interactions.auth.ClientRateThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["interactions.throttling.ClientRateThrottle"],
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
     "URL_FORMAT_OVERRIDE": None,  # ?format= names an export format, not a renderer
 }
