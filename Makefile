@@ -4,10 +4,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
-REQS := requirements/base.txt requirements/ml.txt requirements/dev.txt
+REQS := requirements/base.txt requirements/ml-common.txt requirements/ml.txt requirements/dev.txt
 RUN_ENV := var/run.env
 
-.PHONY: install run test test-fast lint format bench migrations-check clean
+.PHONY: install run test test-fast lint format bench migrations-check check-gpu-requirements clean
 
 $(STAMP): $(REQS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -43,6 +43,13 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy interactions/payloads.py curation/scoring.py curation/pii.py curation/dedup.py curation/balance.py curation/gaps.py abtesting/statistics.py abtesting/arena.py abtesting/scorers.py training/recipes.py registry/routing.py
+
+# pip's resolver over what a CUDA host installs (requirements/gpu.txt + dev.txt), as a dry run:
+# nothing is installed, only metadata and a few wheels are fetched (see requirements/gpu-check.txt)
+check-gpu-requirements: $(STAMP)
+	$(PIP) install --dry-run --ignore-installed --quiet -c requirements/gpu-check.txt \
+	  -r requirements/gpu.txt -r requirements/dev.txt
+	@echo "requirements/gpu.txt resolves (with dev.txt, torch 2.13.0)"
 
 format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
