@@ -228,6 +228,17 @@ API_THROTTLE_ADMIN = _read("API_THROTTLE_ADMIN", _rates, ["5/s", "120/min"])
 API_THROTTLE_GENERATION_TOKENS = _read("API_THROTTLE_GENERATION_TOKENS", _rates, ["4096/s", "32768/min"])
 CLIENT_CONTEXT_RETENTION_DAYS = _read("CLIENT_CONTEXT_RETENTION_DAYS", _positive_int, 30)
 CURATION_WORKERS = _read("CURATION_WORKERS", _positive_int, 2)
+
+
+def _pii_detector(value: str) -> str:
+    if value not in ("patterns", "presidio"):
+        raise ValueError("expected patterns or presidio")
+    return value
+
+
+# curation.pii reads PII_DETECTOR from the environment itself (it stays free of Django); checked here
+# so a typo stops start-up. A presidio whose packages are missing falls back to the patterns, warned.
+PII_DETECTOR = _read("PII_DETECTOR", _pii_detector, "patterns")
 BASE_MODEL = _read("BASE_MODEL", str, "")
 # /metrics answers only with `Authorization: Bearer <METRICS_TOKEN>`; empty turns it off (404).
 METRICS_TOKEN = _read("METRICS_TOKEN", str, "")

@@ -35,7 +35,14 @@ def _rules(text: str) -> list[Match]:
 
 
 def _with_model(text: str) -> list[Match]:
-    return _rules(text) + model.names(text)
+    """The model only adds names the rules missed: spans that no rule match overlaps and that look like a name."""
+    rules = _rules(text)
+    extra = [
+        m
+        for m in model.names(text)
+        if people.plausible_name(text[m.start : m.end]) and all(m.end <= r.start or m.start >= r.end for r in rules)
+    ]
+    return rules + extra
 
 
 _PASSES: dict[str, Callable[[str], list[Match]]] = {"patterns": _rules, "presidio": _with_model}

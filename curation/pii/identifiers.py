@@ -103,7 +103,7 @@ DATE_RE = re.compile(
 DOB_BEFORE_RE = re.compile(
     r"(?i)(?:\bd\.?o\.?b\b\.?|date of birth|\bbirth ?date|\bbirthday|\bborn(?: on)?|\bgeb\.|\bgeboren(?: am| op)?|"
     r"geburtsdatum|geburtstag|\bnée? le|date de naissance|\bnac(?:id[oa]|í) el|fecha de nacimiento|\bnat[oa] il|"
-    r"data di nascita|geboortedatum)\s*[:\-]?\s*(?:on |am |le |el |il |op )?$"
+    r"data di nascita|geboortedatum)\s*[:\-]?\s*(?:is |ist |est |es |è |on |am |le |el |il |op )?$"
 )
 DOB_AFTER_RE = re.compile(r"(?i)^\s*(?:geboren|born|née?|nato|nata|nacid[oa])\b")
 

@@ -62,6 +62,22 @@ _NOT_NAMES = {
 }  # fmt: skip
 
 
+_NAME_WORD_RE = re.compile(rf"{CAP}|{_PARTICLE}")
+_FUNCTION_WORDS = {"mein", "meine", "mijn", "mon", "ma", "mi", "il", "lo", "je", "ik", "soy", "sono", "ho", "abito"}
+
+
+def plausible_name(span: str) -> bool:
+    """Whether a model's PERSON span looks like a name: name-shaped words, two of them or a known given name,
+    no function word first and no street or place word last."""
+    words = span.split()
+    if not words or not all(_NAME_WORD_RE.fullmatch(w) for w in words):
+        return False
+    first = words[0]
+    if first in _NOT_NAMES or first.lower() in _STOP | _FUNCTION_WORDS or words[-1] in NOT_SURNAMES:
+        return False
+    return len(words) >= 2 or first in GIVEN_NAMES
+
+
 def _trim(text: str, start: int, end: int) -> tuple[int, int]:
     """Drop trailing words that end a name: a street word, a stop word, a known non-surname."""
     words = list(re.finditer(r"\S+", text[start:end]))
