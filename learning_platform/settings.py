@@ -9,6 +9,7 @@ variables already in the environment win over the file.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -107,6 +108,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_q",
+    "axes",
     "learning_platform",
     "interactions",
     "curation",
@@ -127,6 +129,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: it answers a locked-out login (django-axes)
 ]
 
 ROOT_URLCONF = "learning_platform.urls"
@@ -177,6 +180,17 @@ if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# Login limit (django-axes): after ADMIN_LOGIN_FAILURE_LIMIT wrong passwords for one username
+# from one IP address, that pair is refused (429) for ADMIN_LOGIN_COOLOFF_MINUTES (0: until
+# staff run `manage.py axes_reset_username`/`axes_reset`). A right password resets the count.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+ADMIN_LOGIN_FAILURE_LIMIT = max(1, _read("ADMIN_LOGIN_FAILURE_LIMIT", _positive_int, 10))
+ADMIN_LOGIN_COOLOFF_MINUTES = _read("ADMIN_LOGIN_COOLOFF_MINUTES", _positive_int, 60)
+AXES_FAILURE_LIMIT = ADMIN_LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(minutes=ADMIN_LOGIN_COOLOFF_MINUTES) if ADMIN_LOGIN_COOLOFF_MINUTES else None
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -401,8 +415,17 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # user ids in paths (Django's "Not Found: /api/v1/subjects/...") become {user_id}
+    "filters": {"redact_user_ids": {"()": "learning_platform.redaction.RedactFilter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_user_ids"]}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    # httpx logs every request at INFO (the remote serving backend and webhooks send many)
-    "loggers": {"django.db.backends": {"level": "WARNING"}, "httpx": {"level": "WARNING"}},
+    "loggers": {
+        # Django's own handlers (its DEBUG console, runserver's request lines) give way to ours
+        "django": {"handlers": [], "propagate": True},
+        "django.server": {"handlers": [], "propagate": True},
+        # httpx logs every request at INFO (the remote serving backend and webhooks send many)
+        "django.db.backends": {"level": "WARNING"},
+        "httpx": {"level": "WARNING"},
+        "axes.apps": {"level": "WARNING"},  # its version banner at every start
+    },
 }

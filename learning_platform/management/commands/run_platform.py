@@ -28,7 +28,9 @@ class Command(BaseCommand):
         commands = {
             "web": [python, "-m", "gunicorn", "learning_platform.wsgi", "--bind", bind, "--workers", str(web_workers),
                     "--worker-class", "gthread", "--threads", str(web_threads),
-                    "--access-logfile", "-", "--timeout", "120"],
+                    "--access-logfile", "-", "--timeout", "120",
+                    # access and error lines with user ids taken out of paths (`/subjects/{user_id}`)
+                    "--logger-class", "learning_platform.gunicorn_logger.RedactingLogger"],
             "tasks": [python, str(settings.BASE_DIR / "manage.py"), "qcluster"],
         }  # fmt: skip
         # every web worker and task worker may hold a model: they share the cores (SERVING_TORCH_THREADS)
