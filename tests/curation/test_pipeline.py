@@ -211,3 +211,31 @@ def test_tied_near_duplicates_keep_the_same_keepers_whatever_the_number_of_worke
     assert sum(1 for _, kept in snapshots[0] if kept) == 24
     assert all(snapshot == snapshots[0] for snapshot in snapshots)
     assert all(key.endswith("choice-r1") for key, kept in snapshots[0] if not kept)
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_tied_exact_duplicates_across_interactions_keep_the_same_keepers_whatever_the_number_of_workers(settings, monkeypatch):
+    """Twelve questions asked twice by different users, rated alike: exact duplicates of equal
+    quality, usually in different chunks. The keeper must not depend on which chunk was stored first."""
+    from curation.services import runs
+
+    client = ApiClientFactory(scopes=["admin"])
+    for copy in range(2):
+        for index in range(12):
+            payload = {"task": "support", "input_text": f"How do I do thing {index}?", "output_text": f"Do {index}."}
+            interaction = ingest.interaction_record(client=client, payload={**payload, "user_id": f"u{copy}-{index}"}).interaction
+            ingest.feedback_create(client=client, interaction_id=interaction.pk, payload={"kind": "score", "score": 5})
+    monkeypatch.setattr(runs, "CHUNK", 2)
+
+    def keepers() -> list[tuple[str, str | None]]:
+        return sorted(TrainingExample.objects.values_list("key", "duplicate_of__key"))
+
+    snapshots = []
+    for workers in (1, 2, 3, 2, 3):
+        TrainingExample.objects.all().delete()
+        settings.CURATION_WORKERS = workers
+        assert curate(since="2000-01-01").status == "succeeded"
+        snapshots.append(keepers())
+    assert sum(1 for _, kept in snapshots[0] if kept) == 24
+    assert all(snapshot == snapshots[0] for snapshot in snapshots)
