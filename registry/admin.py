@@ -12,7 +12,7 @@ from django.urls import path, reverse
 from learning_platform.errors import DomainError
 
 from . import services
-from .models import ActiveModel, LifecycleEvent, ModelVersion, PromotionPolicy, ServingRoute
+from .models import ActiveModel, LifecycleEvent, ModelVersion, PromotionPolicy, ServingRoute, VersionStats
 
 
 def confirm_reason(
@@ -155,9 +155,17 @@ class LifecycleEventAdmin(admin.ModelAdmin):
 
 @admin.register(ServingRoute)
 class ServingRouteAdmin(admin.ModelAdmin):
-    list_display = ["task", "version", "capabilities", "priority", "enabled"]
+    """Routes name versions of their own task that may serve (ServingRoute.clean)."""
+
+    list_display = ["task", "version", "capabilities", "priority", "enabled", "trust"]
     list_filter = ["task", "enabled"]
+    list_select_related = ["version"]
     raw_id_fields = ["version"]
+
+    @admin.display(description="trust (registry/stats.py)")
+    def trust(self, obj: ServingRoute) -> str:
+        row = VersionStats.objects.filter(task=obj.task, version=obj.version.name).values_list("trust", flat=True).first()
+        return "-" if row is None else f"{row:.3f}"
 
 
 @admin.register(PromotionPolicy)

@@ -4,9 +4,14 @@ interactions: too slow for a request); `stats_refresh()` stores it as VersionSta
 request path (the `refresh-version-stats` schedule, every minute), and `stats_read()` reads them
 (the router, GET models/performance).
 
-trust = (1 - error rate) x satisfaction x confidence in the numbers, where satisfaction is the
-mean of the scores mapped 1..5 -> 0..1 and the share of thumbs up (0.5 when nobody rated), and
-confidence grows with the calls made: min(1, calls / 50) ** 0.5.
+trust = the Wilson 95% lower bound of the share of accepted answers among the judged ones: an
+answer is *rejected* when it failed (outcome failure), was corrected, got a thumb down or a score
+of 1-2; *accepted* when it was not rejected and got a thumb up or a score of 4-5; answers nobody
+judged (or scored 3) do not count. So a version whose every answer was corrected scores 0, a
+few good ratings score little (the bound is wide) and many score near their share; 0 when
+nothing was judged. Only versions this platform knows (registered ModelVersions of the task) are
+scored: an external label an application logged keeps its counts but trust 0, and is listed
+after the known versions.
 """
 
 from __future__ import annotations
@@ -15,12 +20,12 @@ from collections import defaultdict
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Avg, Count, Q, Sum
+from django.db.models import Avg, Count, Exists, OuterRef, Q, Sum
 from django.utils import timezone
 
 from interactions.models import Feedback, Interaction
 
-from .models import VersionStats
+from .models import ModelVersion, VersionStats
 
 FIELDS = (
     "calls",
@@ -44,23 +49,42 @@ def percentile(values: list[int], share: float) -> float | None:
     return round(values[low] + (values[high] - values[low]) * (position - low), 1)
 
 
-def trust(*, calls: int, errors: int, mean_score: float | None, thumbs_up_share: float | None) -> float:
-    if not calls:
+Z95 = 1.959963984540054
+
+
+def trust(*, accepted: int, judged: int, z: float = Z95) -> float:
+    """The Wilson score lower bound of accepted / judged (0 when nothing was judged)."""
+    if judged <= 0:
         return 0.0
-    parts = [(mean_score - 1) / 4] if mean_score is not None else []
-    parts += [thumbs_up_share] if thumbs_up_share is not None else []
-    satisfaction = sum(parts) / len(parts) if parts else 0.5
-    return round((1 - errors / calls) * satisfaction * min(1.0, calls / 50) ** 0.5, 4)
+    p = accepted / judged
+    centre = p + z * z / (2 * judged)
+    half = z * (p * (1 - p) / judged + z * z / (4 * judged * judged)) ** 0.5
+    return round(max(0.0, (centre - half) / (1 + z * z / judged)), 4)
+
+
+def _judgements(interactions: Any) -> Any:
+    """The interactions with `rejected` and `accepted` flags (see the module docstring)."""
+    feedback = Feedback.objects.filter(interaction=OuterRef("pk"))
+    against = feedback.filter(Q(kind="correction") | Q(kind="thumb", thumb="down") | Q(kind="score", score__lte=2))
+    for_it = feedback.filter(Q(kind="thumb", thumb="up") | Q(kind="score", score__gte=4))
+    return interactions.alias(against=Exists(against), for_it=Exists(for_it))
 
 
 def performance(*, task: str = "") -> list[dict[str, Any]]:
-    """One row per served version, most trusted first."""
+    """One row per served version (or external label), known versions first, most trusted first."""
     interactions = Interaction.objects.exclude(model_version="")
     if task:
         interactions = interactions.filter(task=task)
-    totals = interactions.values("model_version", "task").annotate(
-        calls=Count("id"), errors=Count("id", filter=Q(outcome="failure")), tokens=Sum("tokens_total")
-    )
+    rejected = Q(outcome="failure") | Q(against=True)
+    totals = (
+        _judgements(interactions)
+        .values("model_version", "task")
+        .annotate(
+            calls=Count("id"), errors=Count("id", filter=Q(outcome="failure")), tokens=Sum("tokens_total"),
+            rejected=Count("id", filter=rejected), accepted=Count("id", filter=Q(for_it=True) & ~rejected),
+        )
+    )  # fmt: skip
+    known = set(ModelVersion.objects.filter(name__in=interactions.values("model_version")).values_list("task", "name"))
     feedback = (
         Feedback.objects.filter(interaction__in=interactions)
         .values("interaction__model_version")
@@ -92,15 +116,13 @@ def performance(*, task: str = "") -> list[dict[str, Any]]:
                 "tokens": total["tokens"] or 0,
                 "mean_feedback_score": round(mean_score, 3) if mean_score is not None else None,
                 "thumbs_up_share": share,
-                "trust": trust(
-                    calls=total["calls"],
-                    errors=total["errors"],
-                    mean_score=mean_score,
-                    thumbs_up_share=share,
-                ),
+                "trust": trust(accepted=total["accepted"], judged=total["accepted"] + total["rejected"])
+                if (total["task"], name) in known
+                else 0.0,
+                "known": (total["task"], name) in known,
             }
         )
-    return sorted(rows, key=lambda r: (-r["trust"], r["version"]))
+    return sorted(rows, key=lambda r: (not r["known"], -r["trust"], r["version"]))
 
 
 @transaction.atomic
@@ -122,8 +144,10 @@ def stats_refresh(*, task: str = "") -> int:
 
 
 def stats_read(*, task: str = "", versions: list[str] | None = None) -> list[dict[str, Any]]:
-    """The stored rows (as of their `refreshed_at`), most trusted first."""
-    rows = VersionStats.objects.order_by("-trust", "version")
+    """The stored rows (as of their `refreshed_at`): the versions this platform knows, most
+    trusted first, then external labels."""
+    known = Exists(ModelVersion.objects.filter(task=OuterRef("task"), name=OuterRef("version")))
+    rows = VersionStats.objects.alias(known=known).order_by("-known", "-trust", "version")
     if task:
         rows = rows.filter(task=task)
     if versions is not None:
