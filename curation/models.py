@@ -220,3 +220,54 @@ class KnowledgeGap(models.Model):
 
     def __str__(self) -> str:
         return f"{self.task}: {self.representative[:60]} ({self.size})"
+
+
+class ImportRun(Job):
+    """An import of existing data (curation/importers): a JSONL file or a git repository's history,
+    each record stored as an interaction with the feedback it implies (learning_platform.jobs)."""
+
+    class Origin(models.TextChoices):
+        FILE = "file"
+        GIT = "git"
+
+    job_kind = "import_run"
+    job_task = "curation.tasks.execute_import"
+    job_rerunnable = True  # every record carries its content hash as idempotency key: starting over adds nothing
+
+    origin = models.CharField(max_length=8, choices=Origin.choices, default=Origin.FILE, help_text="A file or a git repository.")
+    task = models.SlugField(max_length=64)
+    client = models.ForeignKey(
+        "interactions.ApiClient", on_delete=models.PROTECT, related_name="import_runs",
+        help_text="The client the interactions are stored under.",
+    )  # fmt: skip
+    format = models.CharField(max_length=20, default="auto", help_text="auto, or the format every record is read as.")
+    source = models.CharField(max_length=8, default="staff", help_text="Who the implied feedback comes from: staff or user.")
+    dry_run = models.BooleanField(default=False, help_text="Report what would be stored; store nothing.")
+    path = models.CharField(max_length=1000, help_text="The file read (an upload: a copy deleted when the run ends), or the repository.")
+    file_name = models.CharField(max_length=255, blank=True, help_text="The name the file was uploaded under.")
+    options = models.JSONField(default=dict, blank=True, help_text="git: branch, since, max_commits and the size limits.")
+    counts = models.JSONField(default=dict, blank=True, help_text="Records read, created, replayed, refused, per format.")
+    refused = models.JSONField(default=list, blank=True, help_text="[{line, reason}] of the first IMPORT_REPORT_LINES refused.")
+    requested_by = models.CharField(max_length=150, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.origin} import {self.pk} into {self.task} ({self.status})"
+
+
+class GitImportCursor(models.Model):
+    """The newest commit imported from a repository's branch into a task: the next run starts there."""
+
+    repository = models.CharField(max_length=64, help_text="The repository's root commit: the same in every clone.")
+    branch = models.CharField(max_length=255)
+    task = models.SlugField(max_length=64)
+    last_commit = models.CharField(max_length=64)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["repository", "branch", "task"], name="git_cursor_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.repository[:10]}:{self.branch} -> {self.task} at {self.last_commit[:10]}"

@@ -14,3 +14,10 @@ def run_daily_curation() -> str:
     """The daily schedule: one run over every task, from the last run's watermark."""
     run = curation_run_create(requested_by="schedule")
     return execute_run(run.pk)
+
+
+def execute_import(run_id: int) -> str:
+    from .importers import import_run_execute
+
+    run = import_run_execute(run_id=run_id)
+    return f"import run {run.pk}: {run.status}"

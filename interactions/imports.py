@@ -1,0 +1,136 @@
+"""Interactions that arrive with the feedback they imply (imported data sets, git history).
+
+`interaction_import_batch` stores each item (an interaction payload and its feedback payloads)
+whole or not at all, through the same validators and the same batch insert as live traffic
+(`interaction_record_batch`). The fast path stores a chunk in one transaction; when the database
+refuses the chunk, every item is stored again in a transaction of its own, so one bad item never
+takes the others with it. Items carry their idempotency key: a second import replays, adds nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import DatabaseError, transaction
+
+from learning_platform.db import fast_insert
+
+from . import payloads
+from .models import ApiClient, Candidate, Feedback, Interaction
+from .services import CREATED, InteractionError, interaction_record_batch, limits
+
+logger = logging.getLogger(__name__)
+REFUSED = "refused"
+
+
+@dataclass
+class ImportItem:
+    interaction: dict[str, Any]
+    feedback: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class ItemResult:
+    status: str  # created, replayed, not_stored or refused
+    id: str | None = None
+    errors: dict[str, Any] = field(default_factory=dict)
+
+
+def _problems(item: ImportItem, check: payloads.Limits) -> dict[str, Any]:
+    """Validation errors of an item: its interaction's and each feedback's, by name."""
+    errors: dict[str, Any] = {}
+    try:
+        payloads.validate_interaction(item.interaction, check)
+    except payloads.PayloadError as exc:
+        errors.update(exc.errors)
+    for index, feedback in enumerate(item.feedback):
+        try:
+            payloads.validate_feedback(feedback, check)
+        except payloads.PayloadError as exc:
+            errors[f"feedback.{index}"] = exc.errors
+    if not item.interaction.get("idempotency_key"):
+        errors["idempotency_key"] = ["An imported item needs an idempotency key."]
+    return errors
+
+
+def _feedback_rows(item: ImportItem, stored: dict[str, Any]) -> tuple[list[dict[str, Any]], list[int]]:
+    """Feedback rows for one created interaction, and the candidates its choices mark chosen."""
+    ranks = {c["rank"]: c["id"] for c in stored.get("candidates", ())}
+    rows, chosen = [], []
+    for payload in item.feedback:
+        clean = payloads.validate_feedback(payload, limits())
+        rank, candidate_id = clean.pop("candidate_rank", None), clean.pop("candidate_id", None)
+        if rank is not None:
+            candidate_id = ranks.get(rank)
+            if candidate_id is None:
+                raise InteractionError("A choice names a candidate the item does not have.")
+            chosen.append(candidate_id)
+        rows.append({"interaction_id": stored["id"], "candidate_id": candidate_id, **clean})
+    return rows, chosen
+
+
+def _store(client: ApiClient, items: list[ImportItem]) -> list[ItemResult]:
+    """Store valid items in one transaction: all of them with their feedback, or none."""
+    with transaction.atomic():
+        batch = interaction_record_batch(client=client, items=[i.interaction for i in items])
+        feedback, chosen = [], []
+        for item, stored in zip(items, batch.results, strict=True):
+            if stored["status"] == CREATED:
+                rows, marks = _feedback_rows(item, stored)
+                feedback += rows
+                chosen += marks
+        fast_insert(Feedback, feedback)
+        if chosen:
+            Candidate.objects.filter(pk__in=chosen).update(is_chosen=True)
+    return [ItemResult(r["status"], r["id"]) for r in batch.results]
+
+
+def _store_one(client: ApiClient, item: ImportItem) -> ItemResult:
+    try:
+        return _store(client, [item])[0]
+    except InteractionError as exc:
+        return ItemResult(REFUSED, errors=exc.fields or {"non_field_errors": [str(exc)]})
+    except DatabaseError as exc:
+        logger.warning("import: an item was refused by the database", exc_info=True)
+        return ItemResult(REFUSED, errors={"non_field_errors": [f"The database refused it: {type(exc).__name__}"]})
+
+
+def interaction_import_batch(*, client: ApiClient, items: list[ImportItem], store: bool = True) -> list[ItemResult]:
+    """One result per item, in order. Invalid items are refused with their errors; the rest are
+    stored (or, with `store=False`, reported as what a real run would do: created or replayed)."""
+    check = limits()
+    results: list[ItemResult | None] = []
+    valid: list[tuple[int, ImportItem]] = []
+    for index, item in enumerate(items):
+        errors = _problems(item, check)
+        results.append(ItemResult(REFUSED, errors=errors) if errors else None)
+        if not errors:
+            valid.append((index, item))
+    if not store:
+        return _would_be(client, items, results)
+    if valid:
+        for (index, _), outcome in zip(valid, _store_chunk(client, [i for _, i in valid]), strict=True):
+            results[index] = outcome
+    return [r for r in results if r is not None]
+
+
+def _store_chunk(client: ApiClient, items: list[ImportItem]) -> list[ItemResult]:
+    try:
+        return _store(client, items)
+    except (InteractionError, DatabaseError):
+        logger.info("import: a chunk of %d items was refused; storing them one by one", len(items))
+        return [_store_one(client, item) for item in items]
+
+
+def _would_be(client: ApiClient, items: list[ImportItem], results: list[ItemResult | None]) -> list[ItemResult]:
+    keys = [i.interaction["idempotency_key"] for i, r in zip(items, results, strict=True) if r is None]
+    known = dict(Interaction.objects.filter(client=client, idempotency_key__in=keys).values_list("idempotency_key", "pk"))
+    out = []
+    for item, result in zip(items, results, strict=True):
+        if result is None:
+            key = item.interaction["idempotency_key"]
+            result = ItemResult("replayed", str(known[key])) if key in known else ItemResult(CREATED)
+        out.append(result)
+    return out

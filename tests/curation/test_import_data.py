@@ -1,0 +1,168 @@
+"""import_data: every format in, through the curation path, idempotent, bad lines reported."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from curation.models import ImportRun, TrainingExample
+from curation.services import dataset_freeze_new
+from interactions.models import Candidate, Feedback, Interaction
+from tests.curation.test_pipeline import curate
+
+pytestmark = pytest.mark.django_db
+
+HAND_WRITTEN = {
+    "messages": {"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Capital of France?"},
+                              {"role": "assistant", "content": "Paris."}]},
+    "openai": {"input": {"messages": [{"role": "user", "content": "Largest planet?"}]},
+               "preferred_output": [{"role": "assistant", "content": "Jupiter."}],
+               "non_preferred_output": [{"role": "assistant", "content": "Mars."}]},
+    "alpaca": {"instruction": "Translate to French", "input": "Good morning", "output": "Bonjour"},
+    "sharegpt": {"conversations": [{"from": "human", "value": "Two plus two?"}, {"from": "gpt", "value": "Four."}]},
+    "prompt_completion": {"prompt": "Colour of the sky?", "completion": "Blue."},
+    "dpo": {"prompt": "Best sorting for nearly sorted data?", "chosen": "Insertion sort.", "rejected": "Bogosort."},
+    "kto": {"prompt": [{"role": "user", "content": "Is the earth flat?"}],
+            "completion": [{"role": "assistant", "content": "Yes, totally flat."}], "label": False},
+}  # fmt: skip
+
+
+def write(path, records) -> str:
+    path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in records))
+    return str(path)
+
+
+def run_import(path, *args) -> tuple[ImportRun, str]:
+    out = io.StringIO()
+    call_command("import_data", path, *args, stdout=out, stderr=io.StringIO())
+    return ImportRun.objects.order_by("-pk").first(), out.getvalue()
+
+
+def examples(task: str, kind: str) -> set[tuple]:
+    rows = TrainingExample.objects.filter(task=task, kind=kind, duplicate_of__isnull=True)
+    return {(json.dumps(e.prompt), e.target, e.rejected, e.label) for e in rows}
+
+
+def test_each_hand_written_format_becomes_an_interaction_with_its_feedback(tmp_path):
+    run, _ = run_import(write(tmp_path / "hand.jsonl", HAND_WRITTEN.values()), "--task", "hand")
+    assert run.status == "succeeded"
+    assert run.counts["created"] == len(HAND_WRITTEN)
+    assert "refused" not in run.counts
+    assert {k: run.counts[f"format:{k}"] for k in HAND_WRITTEN} == dict.fromkeys(HAND_WRITTEN, 1)
+    paris = Interaction.objects.get(task="hand", output_text="Paris.")
+    assert paris.messages[0] == {"role": "system", "content": "Be brief."}
+    assert list(paris.feedback.values_list("kind", "thumb", "source")) == [("thumb", "up", "staff")]
+    alpaca = Interaction.objects.get(task="hand", output_text="Bonjour")
+    assert alpaca.messages == [{"role": "user", "content": "Translate to French\n\nGood morning"}]
+    jupiter = Interaction.objects.get(task="hand", output_text="Jupiter.")
+    choice = jupiter.feedback.get()
+    assert choice.kind == "choice"
+    assert choice.candidate.text == "Jupiter."
+    assert choice.candidate.is_chosen
+    flat = Interaction.objects.get(task="hand", output_text="Yes, totally flat.")
+    assert flat.feedback.get().thumb == "down"
+    curate(task="hand")
+    assert ("[]", "", "", None) not in examples("hand", "sft")
+    assert {t for _, t, _, _ in examples("hand", "sft")} == {"Paris.", "Bonjour", "Four.", "Blue."}
+    assert {(t, r) for _, t, r, _ in examples("hand", "preference")} == {("Jupiter.", "Mars."), ("Insertion sort.", "Bogosort.")}
+    assert ("Yes, totally flat.", False) in {(t, label) for _, t, _, label in examples("hand", "binary")}
+
+
+def test_importing_the_same_file_twice_adds_nothing(tmp_path):
+    path = write(tmp_path / "hand.jsonl", HAND_WRITTEN.values())
+    run_import(path, "--task", "hand")
+    counts = (Interaction.objects.count(), Feedback.objects.count(), Candidate.objects.count())
+    again, _ = run_import(path, "--task", "hand")
+    assert again.counts["replayed"] == len(HAND_WRITTEN)
+    assert "created" not in again.counts
+    assert (Interaction.objects.count(), Feedback.objects.count(), Candidate.objects.count()) == counts
+
+
+def test_bad_lines_are_reported_with_their_numbers_and_the_rest_is_stored(tmp_path):
+    records = [
+        HAND_WRITTEN["messages"],
+        "{not json",
+        {"messages": [{"role": "user", "content": "no answer"}]},
+        {"unknown": "shape"},
+        "",
+        {"prompt": "same?", "chosen": "yes", "rejected": "yes"},
+        {"prompt": "x" * 10, "completion": "\u0000 control"},
+        HAND_WRITTEN["dpo"],
+        HAND_WRITTEN["messages"],
+    ]
+    run, out = run_import(write(tmp_path / "bad.jsonl", records), "--task", "bad")
+    refused = {r["line"]: r["reason"] for r in run.refused}
+    assert set(refused) == {2, 3, 4, 6, 7}
+    assert "Not JSON" in refused[2]
+    assert "assistant" in refused[3]
+    assert "No known format" in refused[4]
+    assert "same answer" in refused[6]
+    assert "output_text" in refused[7]
+    assert run.counts["created"] == 2
+    assert run.counts["duplicate"] == 1
+    assert run.counts["refused"] == 5
+    assert "line 2: refused: Not JSON" in out
+    assert Interaction.objects.filter(task="bad").count() == 2
+    assert all(i.feedback.count() == 1 for i in Interaction.objects.filter(task="bad"))  # never half a record
+
+
+def test_a_dry_run_reports_and_stores_nothing(tmp_path):
+    path = write(tmp_path / "hand.jsonl", [*HAND_WRITTEN.values(), "[1, 2]"])
+    run, out = run_import(path, "--task", "hand", "--dry-run")
+    assert run.counts["created"] == len(HAND_WRITTEN)
+    assert run.refused == [{"line": 8, "reason": "A record must be a JSON object."}]
+    assert "dry run, nothing stored" in out
+    assert "line 8: refused" in out
+    assert Interaction.objects.count() == 0
+    assert Feedback.objects.count() == 0
+    run_import(path, "--task", "hand")
+    dry_again, _ = run_import(path, "--task", "hand", "--dry-run")
+    assert dry_again.counts["replayed"] == len(HAND_WRITTEN)
+
+
+def test_a_forced_format_refuses_records_of_another_and_user_source_is_kept(tmp_path):
+    path = write(tmp_path / "mixed.jsonl", [HAND_WRITTEN["alpaca"], HAND_WRITTEN["messages"]])
+    run, _ = run_import(path, "--task", "forced", "--format", "messages", "--source", "user")
+    assert [r["line"] for r in run.refused] == [1]
+    assert Feedback.objects.get(interaction__task="forced").source == "user"
+
+
+def test_an_unknown_task_slug_is_refused_in_one_line(tmp_path):
+    with pytest.raises(CommandError, match="task"):
+        run_import(write(tmp_path / "x.jsonl", [HAND_WRITTEN["messages"]]), "--task", "Not A Slug")
+
+
+def _export(dataset, fmt, path) -> str:
+    call_command("export_dataset", str(dataset.pk), "--format", fmt, "--split", "all", "--out", str(path), stderr=io.StringIO())
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    ("kind", "fmt"),
+    [("sft", "messages"), ("sft", "alpaca"), ("sft", "sharegpt"), ("preference", "dpo"), ("binary", "kto")],
+)
+def test_a_dataset_exported_then_imported_curates_and_freezes_to_the_same_examples(mix, tmp_path, kind, fmt):
+    curate()
+    original = dataset_freeze_new(task="support", kind=kind, min_tier="bronze")
+    path = _export(original, fmt, tmp_path / f"{fmt}.jsonl")
+    run, _ = run_import(path, "--task", "copy")
+    assert run.counts.get("refused", 0) == 0, run.refused
+    curate(task="copy")
+    copy = dataset_freeze_new(task="copy", kind=kind, min_tier="bronze")
+
+    def items(dataset):
+        return sorted((json.dumps(i.prompt), i.target, i.rejected, i.label) for i in dataset.items.all())
+
+    assert items(copy) == items(original)
+
+
+def test_prompt_completion_exports_import_as_one_user_turn(mix, tmp_path):
+    curate()
+    original = dataset_freeze_new(task="support", kind="sft", min_tier="bronze")
+    run, _ = run_import(_export(original, "prompt_completion", tmp_path / "pc.jsonl"), "--task", "copy")
+    assert run.counts["created"] == original.stats["count"]
+    targets = sorted(original.items.values_list("target", flat=True))
+    assert sorted(Interaction.objects.filter(task="copy").values_list("output_text", flat=True)) == targets
