@@ -254,6 +254,12 @@ def _pii_detector(value: str) -> str:
 # so a typo stops start-up. A presidio whose packages are missing falls back to the patterns, warned.
 PII_DETECTOR = _read("PII_DETECTOR", _pii_detector, "patterns")
 BASE_MODEL = _read("BASE_MODEL", str, "")
+# A training job runs in TRAINING_PROCESSES processes of its own (one per GPU), started with
+# `torchrun TRAINING_LAUNCHER_ARGS --nproc_per_node TRAINING_PROCESSES` (training/launch.py).
+TRAINING_PROCESSES = _read("TRAINING_PROCESSES", _positive_int, 1)
+if TRAINING_PROCESSES < 1:
+    raise ImproperlyConfigured("TRAINING_PROCESSES must be at least 1")
+TRAINING_LAUNCHER_ARGS = _read("TRAINING_LAUNCHER_ARGS", str, "--standalone")
 # /metrics answers only with `Authorization: Bearer <METRICS_TOKEN>`; empty turns it off (404).
 METRICS_TOKEN = _read("METRICS_TOKEN", str, "")
 

@@ -30,6 +30,10 @@ class Recipe:
     logging_steps: int = 5
     beta: float = 0.1  # DPO/KTO
     group_by_length: bool = False  # batch rows of similar length together (less padding)
+    # On a CUDA GPU the training process sizes the batch from free memory (backends/device.py) and
+    # halves it on an out-of-memory error; set by `resolve` when batch_size is left open on a real model.
+    auto_batch_size: bool = False
+    padding_free: bool = False  # SFT on a CUDA GPU with flash attention: no padding tokens at all
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -100,7 +104,7 @@ RANGES = {
     "logging_steps": _Range(True, 1, 1_000_000),
     "beta": _Range(False, 0, 100, above=True),
 }
-FLAGS = ("load_in_4bit", "group_by_length")
+FLAGS = ("load_in_4bit", "group_by_length", "auto_batch_size", "padding_free")
 MAX_MODULES = 64
 
 
@@ -158,11 +162,15 @@ def resolve(recipe: Recipe, *, examples: int, parameters: int) -> tuple[Recipe, 
             if tiny
             else "2e-4: the usual LoRA rate for pretrained models"
         )
+    if recipe.batch_size is None and not tiny:
+        recipe = replace(recipe, auto_batch_size=True)
     if recipe.batch_size is None or recipe.gradient_accumulation is None:
         batch, accumulation = (16, 1) if tiny else (2, 4)
         recipe = replace(recipe, batch_size=recipe.batch_size or batch, gradient_accumulation=recipe.gradient_accumulation or accumulation)
         notes["batch_size"] = f"{recipe.batch_size} x {recipe.gradient_accumulation} accumulation: " + (
-            "the tiny model fits 16 rows a step; fewer, larger steps learned best here" if tiny else "fits a small GPU; 8 rows a step"
+            "the tiny model fits 16 rows a step; fewer, larger steps learned best here"
+            if tiny
+            else "fits a small GPU; 8 rows a step (on a CUDA GPU the training process sizes it from free memory)"
         )
     if recipe.epochs is None:
         effective_batch = (recipe.batch_size or 1) * (recipe.gradient_accumulation or 1)

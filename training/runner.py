@@ -1,19 +1,23 @@
 """Run one training job: the same code for `manage.py train`, the django-q2 task and the admin.
 
-The lifecycle (claim, heartbeat, failure, cancel) is learning_platform.jobs' runner; this module
-is the work, `train(context)`, which only talks to the row through the context (stage, log,
-progress, cancel check), so that it can move into a child process.
-Progress, the loss curve and log lines reach the job row through the runner's heartbeat; a cancel
-request (or Ctrl-C in the command) stops it at the next step with a checkpoint to resume from.
+The lifecycle (claim, heartbeat, failure, cancel) is learning_platform.jobs' runner, in this
+process; the training itself runs in processes of its own, started through torchrun
+(training/launch.py, training/child.py), so this process never imports torch or a backend.
+`train(context)` hands them the rows and the recipe, turns what rank 0 reports into the job row
+(step, loss curve, log lines, through the runner's heartbeat), forwards a cancel request or
+Ctrl-C to them as SIGINT (they stop at the next step with a checkpoint to resume from), and maps
+how they ended: succeeded, cancelled, or failed with their traceback (or how they died).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import platform
+import signal
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -22,10 +26,9 @@ from curation import exporters, selectors
 from curation.models import DatasetItem
 from learning_platform.jobs import JobCancelled, JobContext, job_run
 
-from .backends import BackendError, Hooks, TrainSpec, select
-from .backends.trl_backend import last_checkpoint
+from .backends import BackendError, last_checkpoint
+from .launch import Launch
 from .models import TrainingJob
-from .recipes import Recipe
 from .signals import job_succeeded
 
 logger = logging.getLogger(__name__)
@@ -48,17 +51,29 @@ def _rows(job: TrainingJob, split: str) -> list[dict[str, Any]]:
     return [to_record(item) for item in selectors.dataset_items(dataset=job.dataset, split=split)]
 
 
-class _Reporter:
-    """The backend's hooks: progress, the loss curve and log lines go to the job row through the
-    runner's heartbeat; whether to stop is a cancel request in the row, or Ctrl-C in this process."""
+class TrainingFailed(BackendError):
+    """The training processes failed; the message is their reason and traceback."""
 
-    def __init__(self, context: JobContext, progress: Progress | None) -> None:
-        self.context, self.job, self.progress = context, context.job, progress
+
+class _Reporter:
+    """What rank 0 reports becomes the job row: progress, the loss curve and log lines go through
+    the runner's heartbeat; after every step, one indexed look-up for a cancel request."""
+
+    def __init__(self, context: JobContext, launch: Launch, progress: Progress | None) -> None:
+        self.context, self.job, self.launch, self.progress = context, context.job, launch, progress
         self.curve: list[dict[str, Any]] = list(self.job.loss_curve)
         self.started = time.monotonic()
         self.start_step = self.job.step
-        self.interrupted = False
-        self.cancel = False
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        if "stage" in event:
+            self.context.stage(**event["stage"])
+        if "log" in event:
+            self.context.log(event["log"])
+        if "record" in event:
+            self.on_log(event["record"])
+        if "step" in event:
+            self.on_step(event["step"], event["total"])
 
     def on_log(self, record: dict[str, Any]) -> None:
         clean = {k: round(v, 6) if isinstance(v, float) else v for k, v in record.items() if isinstance(v, int | float)}
@@ -75,17 +90,22 @@ class _Reporter:
         self.context.progress(100.0 * step / total if total else 0.0)
         if self.progress:
             self.progress(step, total, self.curve[-1] if self.curve else {})
-
-    def should_stop(self) -> bool:
-        """Asked after every step: one indexed look-up, so a cancel stops at the next step."""
-        if not self.interrupted and not self.cancel:
-            self.cancel = self.context.cancel_requested()
-        return self.cancel or self.interrupted
+        if not self.launch.stop_reason and self.context.cancel_requested():
+            self.launch.stop("cancel requested")
 
 
-def _recipe(values: dict[str, Any]) -> Recipe:
-    modules = values.get("target_modules")
-    return Recipe(**{**values, "target_modules": tuple(modules) if modules else None})
+@contextmanager
+def _ctrl_c_stops(launch: Launch) -> Iterator[None]:
+    """Ctrl-C (SIGINT to this process) asks the training processes to stop at their next step,
+    instead of killing this one. Only the main thread can take signals; elsewhere, nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: launch.stop("interrupted"))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _meta(job: TrainingJob, metrics: dict[str, float]) -> dict[str, Any]:
@@ -96,23 +116,17 @@ def _meta(job: TrainingJob, metrics: dict[str, float]) -> dict[str, Any]:
     }  # fmt: skip
 
 
-Hook = Callable[[_Reporter], None]
-
-
-def job_execute(
-    *,
-    job_id: int,
-    progress: Progress | None = None,
-    reporter_hook: Hook | None = None,
-) -> TrainingJob:
+def job_execute(*, job_id: int, progress: Progress | None = None) -> TrainingJob:
     """Run a queued job through the job runner (learning_platform.jobs) and return it as it
     ended. A job that is not queued (finished, or running elsewhere: a task delivered twice) is
     returned as it is. A failure is recorded on the row (keeping the last checkpoint), then
-    re-raised; a cancel request or Ctrl-C ends it cancelled with a checkpoint to resume from."""
+    re-raised; a cancel request or Ctrl-C ends it cancelled with a checkpoint to resume from.
+    The registry hears of a success (`job_succeeded`) from this process, after the training
+    processes have exited."""
     finished: list[bool] = []
 
     def work(context: JobContext) -> None:
-        train(context, progress=progress, reporter_hook=reporter_hook)
+        train(context, progress=progress)
         finished.append(True)
 
     job = job_run(TrainingJob, job_id, work)
@@ -121,49 +135,41 @@ def job_execute(
     return job
 
 
-def train(
-    context: JobContext,
-    *,
-    progress: Progress | None = None,
-    reporter_hook: Hook | None = None,
-) -> None:
-    """The work of a training job (the lifecycle is the runner's): train, checkpoint, write the
-    adapter and its metadata; what the row should show is staged on `context`."""
+def _payload(job: TrainingJob) -> dict[str, Any]:
+    """Everything the training processes need, so that they never read the database."""
+    resume = job.checkpoint if job.checkpoint and Path(job.checkpoint).exists() else ""
+    parent = job.parent_job.adapter_path if job.parent_job and job.parent_job.adapter_path else ""
+    return {
+        "job": job.pk, "backend": job.backend, "method": job.method, "base_model": job.base_model, "recipe": job.recipe,
+        "recipe_notes": job.recipe_notes, "train_rows": _rows(job, DatasetItem.Split.TRAIN),
+        "eval_rows": _rows(job, DatasetItem.Split.EVAL), "output_dir": job.output_dir, "resume_from": resume,
+        "parent_adapter": parent, "meta": _meta(job, {}),
+    }  # fmt: skip
+
+
+def train(context: JobContext, *, progress: Progress | None = None) -> None:
+    """The work of a training job (the lifecycle is the runner's): run the training processes,
+    which checkpoint and write the adapter and its metadata; what the row should show is staged
+    on `context`."""
     job: TrainingJob = context.job  # type: ignore[assignment]
     context.stage(library_versions=library_versions())
-    reporter = _Reporter(context, progress)
-    if reporter_hook:
-        reporter_hook(reporter)
-    backend = select(job.backend, load_in_4bit=bool(job.recipe.get("load_in_4bit")))
-    resume = Path(job.checkpoint) if job.checkpoint and Path(job.checkpoint).exists() else None
-    parent = Path(job.parent_job.adapter_path) if job.parent_job and job.parent_job.adapter_path else None
-    hooks = Hooks(on_log=reporter.on_log, on_step=reporter.on_step, should_stop=reporter.should_stop)
-    spec = TrainSpec(
-        method=job.method,
-        base_model=job.base_model,
-        recipe=_recipe(job.recipe),
-        train_rows=_rows(job, DatasetItem.Split.TRAIN),
-        eval_rows=_rows(job, DatasetItem.Split.EVAL),
-        output_dir=Path(job.output_dir),
-        resume_from=resume,
-        parent_adapter=parent,
-        hooks=hooks,
-    )
-    if not spec.train_rows:
+    job.library_versions = library_versions()
+    payload = _payload(job)
+    if not payload["train_rows"]:
         raise BackendError("The dataset's train split is empty.")
+    launch = Launch(output_dir=Path(job.output_dir), attempt=context.attempt, payload=payload)
+    reporter = _Reporter(context, launch, progress)
     try:
-        result = backend.train(spec)
+        with _ctrl_c_stops(launch):
+            ending = launch.run(reporter)
     except Exception:
         context.stage(checkpoint=str(last_checkpoint(Path(job.output_dir)) or job.checkpoint or ""))
         raise
-    if result.stopped_early:
-        context.stage(checkpoint=str(result.last_checkpoint or ""))
-        why = "interrupted" if reporter.interrupted else "cancel requested"
-        raise JobCancelled(f"stopped at step {job.step}: {why}")
-    (result.adapter_dir / "training_meta.json").write_text(json.dumps(_meta(job, result.metrics), indent=2))
-    context.stage(
-        adapter_path=str(result.adapter_dir),
-        metrics=result.metrics,
-        eval_loss=result.metrics.get("eval_loss"),
-        checkpoint=str(result.last_checkpoint or ""),
-    )
+    checkpoint = ending.fields.pop("checkpoint", "") or str(last_checkpoint(Path(job.output_dir)) or job.checkpoint or "")
+    context.stage(checkpoint=checkpoint)
+    if ending.end == "succeeded":
+        context.stage(**ending.fields)
+    elif ending.end == "stopped":
+        raise JobCancelled(f"stopped at step {job.step}: {launch.stop_reason or 'stopped'}")
+    else:
+        raise TrainingFailed(ending.error)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from training import recipes
 from training.backends import device
 from training.backends.device import GIB, Device
 
@@ -56,3 +57,31 @@ def test_auto_prefers_trl_where_it_fits_and_unsloth_only_where_it_does_not():
 
 def test_parameters_are_counted_from_the_config_without_loading_weights(base_model_dir):
     assert 2_000_000 < device.count_parameters(str(base_model_dir)) < 4_000_000
+
+
+def test_the_training_process_sizes_an_open_batch_on_a_gpu_and_leaves_the_cpu_recipe_alone():
+    open_batch, _ = recipes.resolve(recipes.parse({}), examples=5000, parameters=ONE_B)
+    assert (open_batch.batch_size, open_batch.gradient_accumulation, open_batch.auto_batch_size) == (2, 4, True)
+    on_gpu, notes = device.finalize(open_batch, ONE_B, H100, rows=5000, processes=1)
+    assert (on_gpu.batch_size, on_gpu.gradient_accumulation) == (64, 1)
+    assert notes["batch_size"].startswith("64 x 1 accumulation: 64 rows a step: estimated")
+    assert "auto_find_batch_size" in notes["batch_size"]
+    assert device.finalize(open_batch, ONE_B, CPU, rows=5000, processes=1) == (open_batch, {})
+    tiny, _ = recipes.resolve(recipes.parse({}), examples=300, parameters=2_700_000)
+    assert (tiny.batch_size, tiny.gradient_accumulation, tiny.auto_batch_size) == (16, 1, False)
+    assert device.finalize(tiny, 2_700_000, H100, rows=300, processes=1) == (tiny, {})
+
+
+def test_a_batch_set_in_the_recipe_is_kept_on_a_gpu():
+    chosen, _ = recipes.resolve(recipes.parse({"batch_size": 4}), examples=5000, parameters=ONE_B)
+    assert chosen.auto_batch_size is False
+    assert device.finalize(chosen, ONE_B, H100, rows=5000, processes=1)[0] == chosen
+
+
+def test_an_automatic_batch_leaves_a_small_dataset_some_steps_and_agrees_across_processes():
+    open_batch, _ = recipes.resolve(recipes.parse({}), examples=300, parameters=ONE_B)
+    recipe, notes = device.finalize(open_batch, ONE_B, H100, rows=300, processes=2)
+    assert recipe.batch_size == 16  # 300 rows / (2 processes x 8 steps) -> 16, not the 64 that fit
+    assert "capped at 16 so that 300 rows still make 8 steps an epoch" in notes["batch_size"]
+    assert "fixed (several processes)" in notes["batch_size"]
+    assert notes["processes"] == "2 processes (TRAINING_PROCESSES), 16 rows each: 32 rows a step"

@@ -1,6 +1,7 @@
-"""A training process killed mid-way (SIGKILL, no chance to clean up) is failed by the reaper,
-resumed from its last checkpoint and ends with the same weights as an uninterrupted run with the
-same seed; a training job outlives its database sessions being terminated; Ctrl-C stops cleanly."""
+"""A supervisor killed mid-way (SIGKILL, no chance to clean up) takes its training processes
+along and is failed by the reaper, resumable (a killed training process and the resume:
+test_launch.py); a training job outlives its database sessions being terminated; Ctrl-C stops
+cleanly."""
 
 from __future__ import annotations
 
@@ -11,72 +12,54 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from tests.test_jobs import child_env, needs_postgres, reap_once_stale, side_session, terminate_backends, worker_pid
 from tests.test_run_platform import ROOT, _database_url
 from tests.training.conftest import sft_dataset
+from tests.training.test_launch import _training_processes
 from training import runner, services
 from training.models import TrainingJob
-
-RECIPE = {"epochs": 4, "batch_size": 8, "gradient_accumulation": 1, "save_steps": 5, "logging_steps": 1, "seed": 3}
-
-
-def _adapter_tensors(path: str) -> dict:
-    from safetensors.torch import load_file
-
-    return load_file(str(Path(path) / "adapter_model.safetensors"))
 
 
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
-def test_a_killed_job_resumes_from_its_checkpoint_and_matches_an_uninterrupted_run(training_settings):
+def test_a_killed_supervisor_takes_its_training_processes_along_and_the_reaper_fails_the_job_resumable(training_settings):
     dataset = sft_dataset(count=64)
-    reference = runner.job_execute(job_id=services.job_create(task="commands", dataset_id=dataset.pk, recipe=RECIPE).pk)
-    assert reference.status == "succeeded", reference.error
-
     env = child_env(BASE_MODEL=str(training_settings.BASE_MODEL), ARTIFACTS_DIR=str(training_settings.ARTIFACTS_DIR))
     args = ["--task", "commands", "--dataset", str(dataset.pk), "--epochs", "4", "--batch-size", "8", "--save-steps", "5", "--seed", "3"]
     process = subprocess.Popen(
         [sys.executable, "manage.py", "train", *args], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     try:
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 180
         job = None
         while time.monotonic() < deadline:
-            job = TrainingJob.objects.exclude(pk=reference.pk).first()
+            job = TrainingJob.objects.first()
             if job and job.output_dir and list(Path(job.output_dir, "checkpoints").glob("checkpoint-10")):
                 break
             time.sleep(0.2)
         else:
-            pytest.fail("the training process wrote no checkpoint")
+            pytest.fail("the training processes wrote no checkpoint")
+        training = _training_processes(process.pid)
+        assert len(training) == 2, "the launcher and one rank"
         os.kill(process.pid, signal.SIGKILL)
         process.wait(10)
     finally:
         if process.poll() is None:
             process.kill()
+    _, alive = psutil.wait_procs(training, timeout=20)
+    assert not alive, f"training processes outlived their supervisor: {alive}"
     job.refresh_from_db()
-    assert job.status == "running", "a killed worker leaves the row running..."
+    assert job.status == "running", "a killed supervisor leaves the row running..."
     assert worker_pid(job) == process.pid
     assert reap_once_stale(stale_seconds=1) == "training_job failed: 1", "...until the reaper sees its heartbeat stop"
     job.refresh_from_db()
     assert job.status == "failed"
     assert "No heartbeat for" in job.error
     assert job.resumable
-    killed_at = int(job.checkpoint.rsplit("-", 1)[1])
-    assert 5 <= killed_at < job.total_steps  # checkpoint-10 when the kill missed its save, else 5
-
-    logged_before = len(job.loss_curve)
-    job = runner.job_execute(job_id=services.job_resume(job=job).pk)
-    assert job.status == "succeeded", job.error
-    assert job.step == reference.step
-    resumed_steps = [p["step"] for p in job.loss_curve[logged_before:] if "loss" in p]
-    every = job.recipe["logging_steps"]
-    assert killed_at < resumed_steps[0] <= killed_at + every, "continued from the checkpoint, not from step 0"
-    expected, resumed = _adapter_tensors(reference.adapter_path), _adapter_tensors(job.adapter_path)
-    assert expected.keys() == resumed.keys()
-    worst = max((expected[name] - resumed[name]).abs().max().item() for name in expected)
-    assert worst < 1e-4, worst
+    assert 5 <= int(job.checkpoint.rsplit("-", 1)[1]) < job.total_steps
 
 
 @pytest.mark.slow

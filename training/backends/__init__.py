@@ -53,20 +53,37 @@ class Backend(Protocol):
     def train(self, spec: TrainSpec) -> TrainResult: ...
 
 
+def last_checkpoint(output_dir: Path) -> Path | None:
+    """The newest complete checkpoint. transformers writes trainer_state.json last, so a process
+    killed while saving leaves a directory without it, which is skipped (resuming from it fails)."""
+    checkpoints = sorted((output_dir / "checkpoints").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
+    complete = [c for c in checkpoints if (c / "trainer_state.json").is_file()]
+    return complete[-1] if complete else None
+
+
 def cuda_available() -> bool:
     import torch
 
     return bool(torch.cuda.is_available())
 
 
-def select(name: str, *, load_in_4bit: bool, base_model: str | None = None, max_length: int = 512) -> Backend:
+def select(
+    name: str,
+    *,
+    load_in_4bit: bool,
+    base_model: str | None = None,
+    max_length: int = 512,
+    on: Any = None,
+    padding_free: bool = False,
+) -> Backend:
     """`auto` picks trl, and unsloth only on a CUDA GPU where trl would not fit (backends/device.py);
-    the backend's `reason` says why, for the job's recipe notes."""
+    the backend's `reason` says why, for the job's recipe notes. `on` is the `device.Device` to
+    decide for (default: this process's, probed)."""
     from .trl_backend import TrlBackend
 
     if name not in ("auto", "trl", "unsloth"):
         raise BackendError(f"Unknown backend {name!r}: use auto, trl or unsloth.")
-    has_cuda = cuda_available()
+    has_cuda = on.cuda if on is not None else cuda_available()
     has_unsloth = importlib.util.find_spec("unsloth") is not None
     if name == "unsloth" and not has_cuda:
         raise BackendError("The unsloth backend needs a CUDA GPU, and this machine has none; use backend=trl.")
@@ -78,6 +95,8 @@ def select(name: str, *, load_in_4bit: bool, base_model: str | None = None, max_
             f"load_in_4bit (QLoRA) needs bitsandbytes, which is not installed{where}: "
             "pip install -r requirements/gpu.txt, or set load_in_4bit to false."
         )
+    if padding_free and not (has_cuda and importlib.util.find_spec("flash_attn") is not None):
+        raise BackendError("padding_free needs a CUDA GPU and the flash-attn package (rows are packed without a mask).")
     chosen, reason = name, f"{name}: asked for"
     if name == "auto" and not has_cuda:
         chosen, reason = "trl", "trl: no CUDA GPU here (unsloth needs one)"
@@ -85,7 +104,8 @@ def select(name: str, *, load_in_4bit: bool, base_model: str | None = None, max_
         from . import device
 
         parameters = device.count_parameters(base_model)
-        chosen, reason = device.choose_backend("auto", parameters, device.probe(), max_length=max_length, load_in_4bit=load_in_4bit)
+        found = on if on is not None else device.probe()
+        chosen, reason = device.choose_backend("auto", parameters, found, max_length=max_length, load_in_4bit=load_in_4bit)
     elif name == "auto":
         chosen, reason = "trl", "trl: the faster backend on a GPU with room"
     backend: Backend

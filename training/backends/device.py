@@ -10,8 +10,10 @@ parameters x sequence length; unsloth needed 6-17x less but ran at 0.44-0.66x tr
 from __future__ import annotations
 
 import importlib.util
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
+
+from ..recipes import Recipe
 
 GIB = 1024**3
 # Activation memory of one row of a LoRA step, per parameter per token (bytes), fitted above.
@@ -19,6 +21,7 @@ ROW_BYTES_PER_PARAM_TOKEN = 0.0021
 BYTES_PER_PARAM = {"fp32": 4.0, "bf16": 2.0, "fp16": 2.0, "nf4": 0.56}
 MAX_AUTO_BATCH = 64
 HEADROOM = 0.85  # of the free memory: the allocator's fragmentation and the optimizer's state
+MIN_STEPS_PER_EPOCH = 8  # an automatic batch never leaves an epoch fewer optimizer steps than this
 
 
 @dataclass(frozen=True)
@@ -109,3 +112,30 @@ def count_parameters(base_model: str) -> int:
     with init_empty_weights():
         model = AutoModelForCausalLM.from_config(config)
     return int(model.num_parameters())
+
+
+def _cap(rows: int, processes: int) -> int:
+    """The largest power of two that still leaves MIN_STEPS_PER_EPOCH steps an epoch."""
+    cap = 1
+    while cap * 2 * processes * MIN_STEPS_PER_EPOCH <= rows:
+        cap *= 2
+    return cap
+
+
+def finalize(recipe: Recipe, parameters: int, device: Device, *, rows: int, processes: int) -> tuple[Recipe, dict[str, str]]:
+    """What the training process decides on its device: a batch left open (`auto_batch_size`) is
+    sized from the GPU's free memory, one row per optimizer step less accumulation; on the CPU
+    the recipe stays as it was made. Returns the recipe and the notes that say why."""
+    notes: dict[str, str] = {}
+    if recipe.auto_batch_size and device.cuda:
+        batch, reason = auto_batch(parameters, device, max_length=recipe.max_length, load_in_4bit=recipe.load_in_4bit)
+        if processes > 1:
+            reason = reason.replace("transformers halves it on an out-of-memory error (auto_find_batch_size)", "fixed (several processes)")
+        if batch > (cap := _cap(rows, processes)):
+            batch, reason = cap, f"{reason}; capped at {cap} so that {rows} rows still make {MIN_STEPS_PER_EPOCH} steps an epoch"
+        recipe = replace(recipe, batch_size=batch, gradient_accumulation=1)
+        notes["batch_size"] = f"{batch} x 1 accumulation: {reason}"
+    if processes > 1:
+        per_step = (recipe.batch_size or 1) * (recipe.gradient_accumulation or 1) * processes
+        notes["processes"] = f"{processes} processes (TRAINING_PROCESSES), {recipe.batch_size} rows each: {per_step} rows a step"
+    return recipe, notes

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
-from pathlib import Path
+import os
 from typing import Any
 
-from . import BackendError, TrainResult, TrainSpec, device
+from . import BackendError, TrainResult, TrainSpec, device, last_checkpoint
+
+__all__ = ["TrlBackend", "last_checkpoint"]
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +31,8 @@ def _load(spec: TrainSpec) -> tuple[Any, Any]:
     # bf16 weights on a GPU (fp16 without bf16 units), fp32 on the CPU; 4-bit computes in the same type
     dtype = device.torch_dtype(device.weight_dtype(device.probe()))
     kwargs: dict[str, Any] = {"dtype": dtype}
+    if spec.recipe.padding_free:
+        kwargs["attn_implementation"] = "flash_attention_2"  # select() checked for CUDA and flash-attn
     if spec.recipe.load_in_4bit:
         from transformers import BitsAndBytesConfig
 
@@ -72,6 +76,7 @@ def _common_args(spec: TrainSpec, has_eval: bool) -> dict[str, Any]:
 
     recipe = spec.recipe
     on_gpu = torch.cuda.is_available()
+    one_process = int(os.environ.get("WORLD_SIZE", "1")) == 1
     return {
         "output_dir": str(spec.output_dir / "checkpoints"),
         "learning_rate": recipe.learning_rate,
@@ -96,6 +101,8 @@ def _common_args(spec: TrainSpec, has_eval: bool) -> dict[str, Any]:
         "fp16": on_gpu and not torch.cuda.is_bf16_supported(),
         "gradient_checkpointing": False,
         "dataloader_num_workers": 0,
+        # halve the batch on an out-of-memory error; not across processes, whose batches must agree
+        "auto_find_batch_size": recipe.auto_batch_size and on_gpu and one_process,
         "max_length": recipe.max_length,
         # (KTO keeps its own "sequential" order: its KL term is precomputed per position)
         **({"train_sampling_strategy": "group_by_length"} if recipe.group_by_length and spec.method != "kto" else {}),
@@ -107,7 +114,7 @@ def _trainer(spec: TrainSpec, model: Any, tokenizer: Any, train: Any, evaluation
     if spec.method == "sft":
         from trl import SFTConfig, SFTTrainer
 
-        config = SFTConfig(**args, assistant_only_loss=True, packing=False)
+        config = SFTConfig(**args, assistant_only_loss=True, packing=False, padding_free=spec.recipe.padding_free)
         return SFTTrainer(
             model=model, args=config, train_dataset=train, eval_dataset=evaluation, processing_class=tokenizer, callbacks=callbacks
         )
@@ -138,6 +145,19 @@ def _trainer(spec: TrainSpec, model: Any, tokenizer: Any, train: Any, evaluation
     raise BackendError(f"Unknown method {spec.method!r}.")
 
 
+def _everyone_stops(stop: bool, args: Any) -> bool:
+    """The stop decision of all processes together (any one asked: all stop at this step), so
+    that no rank waits forever in the next step's gradient exchange."""
+    import torch
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return stop
+    flag = torch.tensor([int(stop)], device=args.device)
+    dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+    return bool(flag.item())
+
+
 def _callback(spec: TrainSpec) -> Any:
     from transformers import TrainerCallback
 
@@ -145,24 +165,17 @@ def _callback(spec: TrainSpec) -> Any:
 
     class Reporter(TrainerCallback):  # type: ignore[misc]
         def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any) -> None:
-            if logs:
+            if logs and state.is_world_process_zero:
                 hooks.on_log({"step": state.global_step, "epoch": round(state.epoch or 0.0, 3), **logs})
 
         def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-            hooks.on_step(state.global_step, state.max_steps)
-            if hooks.should_stop():
+            if state.is_world_process_zero:
+                hooks.on_step(state.global_step, state.max_steps)
+            if _everyone_stops(hooks.should_stop(), args):
                 control.should_training_stop = True
                 control.should_save = True  # leave a checkpoint to resume from
 
     return Reporter()
-
-
-def last_checkpoint(output_dir: Path) -> Path | None:
-    """The newest complete checkpoint. transformers writes trainer_state.json last, so a worker
-    killed while saving leaves a directory without it, which is skipped (resuming from it fails)."""
-    checkpoints = sorted((output_dir / "checkpoints").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
-    complete = [c for c in checkpoints if (c / "trainer_state.json").is_file()]
-    return complete[-1] if complete else None
 
 
 class TrlBackend:
@@ -190,7 +203,7 @@ class TrlBackend:
         if evaluation is not None and not stopped:
             metrics.update({k: float(v) for k, v in trainer.evaluate().items() if isinstance(v, int | float)})
         adapter_dir = spec.output_dir / "adapter"
-        if not stopped:
+        if not stopped and trainer.is_world_process_zero():  # once, by the first process
             trainer.model.save_pretrained(adapter_dir, safe_serialization=True)
             tokenizer.save_pretrained(adapter_dir)
             (adapter_dir / "trainer_state.json").write_text(json.dumps({"global_step": trainer.state.global_step}))

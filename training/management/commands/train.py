@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import signal
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -11,7 +10,10 @@ from training.models import TrainingJob
 
 
 class Command(BaseCommand):
-    help = "Train a LoRA adapter in the foreground with a progress bar. Ctrl-C stops cleanly and leaves a resumable checkpoint."
+    help = (
+        "Train a LoRA adapter with a progress bar, in TRAINING_PROCESSES processes started through torchrun. "
+        "Ctrl-C stops cleanly and leaves a resumable checkpoint."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--task", help="The task to train (required unless --resume)")
@@ -43,16 +45,13 @@ class Command(BaseCommand):
             if "loss" in last:
                 bar.set_postfix(loss=f"{last['loss']:.3f}")
 
-        holder: dict[str, Any] = {}
-        previous = signal.signal(signal.SIGINT, lambda signum, frame: setattr(holder.get("reporter"), "interrupted", True))
-        try:
-            job = runner.job_execute(job_id=job.pk, progress=progress, reporter_hook=lambda r: holder.update(reporter=r))
+        try:  # Ctrl-C reaches the training processes as a stop (runner.job_execute)
+            job = runner.job_execute(job_id=job.pk, progress=progress)
         except Exception:
             job.refresh_from_db()
             self._report(job)  # the failure, as recorded on the row (one line)
             raise
         finally:
-            signal.signal(signal.SIGINT, previous)
             bar.close()
         self._report(job)
 
