@@ -36,13 +36,12 @@ from registry.models import LifecycleEvent, ModelVersion, PromotionPolicy
 from registry.services import RegistryError, event_record, version_approve, version_promote, version_reject
 from registry.stats import percentile
 
-from . import scorers, statistics
+from . import scorers, statistics, verdicts
 from .models import Experiment, Trial
 
 logger = logging.getLogger(__name__)
 E, T, A = Experiment, Trial, LifecycleEvent.Action
 OPEN = (E.Status.RUNNING, E.Status.AWAITING_APPROVAL)
-REFERENCE_WEIGHTS = {"normalized_match": 2.0, "reference_similarity": 1.0, "no_placeholders": 0.5, "no_error_text": 0.5}
 HEURISTIC_WEIGHTS = {"no_placeholders": 1.0, "no_error_text": 1.0, "formatting": 1.0}
 SRM_ALPHA = 0.001
 SRM_MIN_SUBJECTS = 20
@@ -111,7 +110,15 @@ def experiment_start(
         running_one = Experiment.objects.filter(task=challenger.task, status__in=OPEN).first()
         raise ExperimentError(f"Task {challenger.task!r} already has an open experiment ({running_one}).", code="conflict") from None
     forget_cache(challenger.task)
+    replay_enqueue(experiment_id=experiment.pk)
     return experiment
+
+
+def replay_enqueue(*, experiment_id: int) -> None:
+    """After the commit, the task queue replays recent corrected interactions (abtesting/replay.py)."""
+    from django_q.tasks import async_task
+
+    transaction.on_commit(lambda: async_task("abtesting.tasks.run_replay", experiment_id, q_options={"group": "trials"}), robust=True)
 
 
 def rules_problems(values: dict[str, Any]) -> dict[str, list[str]]:
@@ -206,11 +213,11 @@ def on_served(*, task: str, version: ModelVersion, interaction_id: str | None, m
 # --- Trials (on the task queue) -------------------------------------------------------------
 
 
-def _messages(interaction: Interaction) -> list[dict[str, str]]:
+def messages_of(interaction: Interaction) -> list[dict[str, str]]:
     return interaction.messages or [{"role": "user", "content": interaction.input_text}]
 
 
-def _ground_truth(interaction: Interaction) -> str:
+def ground_truth(interaction: Interaction) -> str:
     correction = Feedback.objects.filter(interaction=interaction, kind=Feedback.Kind.CORRECTION).order_by("-created_at").first()
     if correction is not None:
         return correction.correction
@@ -224,10 +231,18 @@ def _compare(score_a: float, score_b: float) -> str:
     return T.Verdict.B if score_b > score_a else T.Verdict.A
 
 
-def _by_reference(a: str, b: str, truth: str) -> tuple[str, str, dict[str, Any]]:
-    case = scorers.Case(expected=truth, expects_json=truth.lstrip().startswith(("{", "[")))
-    score_a, score_b = scorers.score(a, case, REFERENCE_WEIGHTS), scorers.score(b, case, REFERENCE_WEIGHTS)
-    return _compare(score_a.total, score_b.total), T.Source.GROUND_TRUTH, {"score_a": score_a.total, "score_b": score_b.total}
+def _by_reference(a: str, b: str, truth: str, *, task: str) -> tuple[str, str, dict[str, Any]]:
+    """Both answers scored against the truth with the task's scorer; a wrong answer never wins
+    (abtesting/verdicts.py)."""
+    verdict, detail = verdicts.ground_truth_verdict(a, b, truth, config=verdicts.task_settings(task))
+    return verdict, T.Source.GROUND_TRUTH, detail
+
+
+def truth_fields(source: str, detail: dict[str, Any], truth: str) -> dict[str, Any]:
+    """What a trial stores beside its answers: the ground truth and both scores against it."""
+    if source != T.Source.GROUND_TRUTH:
+        return {"ground_truth": "", "score_a": None, "score_b": None}
+    return {"ground_truth": truth, "score_a": detail.get("score_a"), "score_b": detail.get("score_b")}
 
 
 def _by_heuristics(a: str, b: str) -> tuple[str, str, dict[str, Any]]:
@@ -263,6 +278,8 @@ def ask_judge(request_text: str, a: str, b: str, *, key: object) -> tuple[str, d
             judge = ModelVersion.objects.filter(name=settings.JUDGE_MODEL).first()
             if judge is None:
                 raise ExperimentError(f"JUDGE_MODEL names no registered version ({settings.JUDGE_MODEL!r}).")
+            if judge.tainted:  # a tainted version never serves, as a judge neither
+                raise ExperimentError(f"The judge {judge.name} is tainted and never serves.")
             reply = serving.generate(version=judge, messages=messages, max_tokens=8, temperature=0, n=1).texts[0]
     except ExperimentError:
         raise
@@ -280,13 +297,13 @@ def ask_judge(request_text: str, a: str, b: str, *, key: object) -> tuple[str, d
     return verdict, {"judge_reply": reply[:200], "order": "BA" if swap else "AB"}
 
 
-def verdict_for(interaction: Interaction, a: str, b: str) -> tuple[str, str, dict[str, Any]]:
+def verdict_for(interaction: Interaction, a: str, b: str, *, truth: str | None = None) -> tuple[str, str, dict[str, Any]]:
     """The verdict from the best source available: ground truth, else the judge, else heuristics."""
-    truth = _ground_truth(interaction)
+    truth = ground_truth(interaction) if truth is None else truth
     if truth:
-        return _by_reference(a, b, truth)
+        return _by_reference(a, b, truth, task=interaction.task)
     if settings.JUDGE_MODEL:
-        request_text = "\n".join(f"{m.get('role', 'user')}: {m.get('content', '')}" for m in _messages(interaction))
+        request_text = "\n".join(f"{m.get('role', 'user')}: {m.get('content', '')}" for m in messages_of(interaction))
         try:
             verdict, detail = ask_judge(request_text, a, b, key=interaction.pk)
             return verdict, T.Source.JUDGE, detail
@@ -311,7 +328,7 @@ def trial_record(*, experiment_id: int, interaction_id: str, max_tokens: int = 6
     other = experiment.control if shown == "B" else experiment.challenger
     error, text, latency = "", "", None
     try:
-        generation = serving.generate(version=other, messages=_messages(interaction), max_tokens=max_tokens, temperature=temperature, n=1)
+        generation = serving.generate(version=other, messages=messages_of(interaction), max_tokens=max_tokens, temperature=temperature, n=1)
         text, latency = generation.texts[0], generation.latency_ms
     except Exception as exc:  # the other side failing is a loss for it, not a lost trial
         logger.warning("experiment %s: %s failed on %s: %s", experiment.pk, other.name, interaction.pk, exc)
@@ -319,15 +336,17 @@ def trial_record(*, experiment_id: int, interaction_id: str, max_tokens: int = 6
     seen, seen_latency = interaction.output_text, interaction.latency_ms
     a, b = (seen, text) if shown == "A" else (text, seen)
     latency_a, latency_b = (seen_latency, latency) if shown == "A" else (latency, seen_latency)
+    truth = ground_truth(interaction)
     if error:
         verdict, source, detail = shown, T.Source.HEURISTIC, {"error": error}
     else:
-        verdict, source, detail = verdict_for(interaction, a, b)
+        verdict, source, detail = verdict_for(interaction, a, b, truth=truth)
     try:
         with transaction.atomic():
             trial = Trial.objects.create(
                 experiment=experiment, interaction=interaction, shown=shown, output_a=a, output_b=b, latency_a_ms=latency_a,
                 latency_b_ms=latency_b, error=error, verdict=verdict, source=source, detail=detail,
+                **truth_fields(source, detail, truth),
             )  # fmt: skip
     except IntegrityError:  # a retried task raced this one (or the interaction was erased meanwhile)
         return Trial.objects.filter(experiment=experiment, interaction_id=interaction_id).first()
@@ -361,8 +380,11 @@ def _refresh_verdicts(experiment: Experiment) -> None:
     )
     for trial in pending:
         if trial.interaction_id in corrected:
-            trial.verdict, trial.source, trial.detail = _by_reference(trial.output_a, trial.output_b, _ground_truth(trial.interaction))
-            trial.save(update_fields=["verdict", "source", "detail"])
+            truth = ground_truth(trial.interaction)
+            trial.verdict, trial.source, trial.detail = _by_reference(trial.output_a, trial.output_b, truth, task=experiment.task)
+            for name, value in truth_fields(trial.source, trial.detail, truth).items():
+                setattr(trial, name, value)
+            trial.save(update_fields=["verdict", "source", "detail", "ground_truth", "score_a", "score_b"])
     if experiment.mode != E.Mode.CANARY:
         return
     shown_b = [t for t in pending if t.interaction_id not in corrected and t.shown == "B"]
@@ -409,7 +431,7 @@ def _guardrails(trials: list[Trial]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for side in ("a", "b"):
         latencies = [t[f"latency_{side}_ms"] for t in trials if t[f"latency_{side}_ms"] is not None]
-        failed = sum(1 for t in trials if t["error"] and t["shown"] != side.upper())
+        failed = sum(1 for t in trials if t["error"] and t["verdict"] != side.upper())  # a failed side loses its trial
         out[side] = {"error_rate": round(failed / len(trials), 4) if trials else 0.0, "latency_p95_ms": percentile(latencies, 0.95)}
     return out
 
@@ -466,7 +488,9 @@ def experiment_evaluate(*, experiment: Experiment, actor: str = "experiments") -
         return experiment  # awaiting approval: the numbers are final
     _refresh_verdicts(experiment)
     trials = list(
-        experiment.trials.order_by("created_at", "id").values("verdict", "source", "shown", "error", "latency_a_ms", "latency_b_ms")
+        experiment.trials.order_by("created_at", "id").values(
+            "verdict", "source", "shown", "error", "latency_a_ms", "latency_b_ms", "replayed"
+        )
     )
     history = [t["verdict"] for t in trials]
     rec = statistics.recommend(history, min_trials=experiment.min_trials, min_win_rate=experiment.min_win_rate, alpha=experiment.alpha)
@@ -478,6 +502,7 @@ def experiment_evaluate(*, experiment: Experiment, actor: str = "experiments") -
         "trials": len(history), "wins": rate.wins, "losses": rate.losses, "ties": rate.ties, "tie_share": round(rate.tie_share, 4),
         "win_rate": round(rate.rate, 4), "win_rate_low": round(rate.low, 4), "win_rate_high": round(rate.high, 4),
         "p_value": rec.p_value, "sources": sources, "guardrails": _guardrails(trials),
+        "replayed": sum(1 for t in trials if t["replayed"]),
     }  # fmt: skip
     srm = _sample_ratio(experiment)
     if srm is not None:
@@ -563,22 +588,40 @@ def experiment_stop(*, experiment: Experiment, actor: str, reason: str = "") -> 
 
 
 RULES = ("min_trials", "max_trials", "max_days", "min_win_rate", "alpha")
+EDITABLE = (*RULES, "sample_rate")
+
+
+def changes_problems(experiment: Experiment, values: dict[str, Any]) -> dict[str, list[str]]:
+    """What is wrong with new stopping rules and sample rate for this experiment (empty when
+    fine). A shadow's sample rate may change (which control requests the challenger also answers);
+    a canary's may not (subjects would move between arms mid-way)."""
+    problems = rules_problems({name: values[name] for name in RULES})
+    rate = values["sample_rate"]
+    if not 0 < rate <= 1:
+        problems["sample_rate"] = ["A share above 0 and at most 1."]
+    elif experiment.mode == E.Mode.CANARY and rate != experiment.sample_rate:
+        problems["sample_rate"] = ["A running canary's share cannot change (subjects would move between arms): stop it and start another."]
+    return problems
 
 
 @transaction.atomic
 def experiment_update_rules(*, experiment: Experiment, actor: str, **rules: Any) -> Experiment:
-    """Change a running experiment's stopping rules (its mode and sample rate stay: changing them
-    would move subjects between arms mid-way)."""
+    """Change a running experiment's stopping rules and (shadow) sample rate: the admin and
+    PATCH /api/v1/experiments/{id}. Its mode never changes."""
     locked = _locked(experiment)
     if locked.status != E.Status.RUNNING:
         raise ExperimentError(f"Experiment {locked.pk} is {locked.status}; only a running one's rules can change.", code="conflict")
-    values = {name: rules.get(name, getattr(locked, name)) for name in RULES}
-    problems = rules_problems(values)
+    unknown = set(rules) - set(EDITABLE)
+    if unknown:
+        raise ExperimentError("Only the stopping rules and the sample rate can change.", fields={n: ["Not editable."] for n in unknown})
+    values = {name: rules[name] if rules.get(name) is not None else getattr(locked, name) for name in EDITABLE}
+    problems = changes_problems(locked, values)
     if problems:
         raise ExperimentError("The stopping rules are invalid; nothing changed.", fields=problems)
     for name, value in values.items():
         setattr(locked, name, value)
-    locked.save(update_fields=list(RULES))
+    locked.save(update_fields=list(EDITABLE))
+    forget_cache(locked.task)
     logger.info("experiment %s: rules changed by %s: %s", locked.pk, actor, values)
     return experiment_evaluate(experiment=locked, actor=actor)
 

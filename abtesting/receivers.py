@@ -1,18 +1,21 @@
-"""What abtesting does when the registry registers a version or serves a request, and when a
-subject is erased."""
+"""What abtesting does when the registry registers a version, serves a request or taints versions,
+and when a subject is erased."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.conf import settings
+from django.db.models import Q
 from django.dispatch import receiver
 
 from interactions.signals import subject_erased
-from registry.signals import choose_version, generation_served, version_registered
+from learning_platform.admin_log import admin_log_forget
+from registry.erasure import retraining_queue
+from registry.signals import choose_version, generation_served, version_registered, versions_tainted
 
 from . import experiments
-from .models import EvalCase, EvalRun, Trial
+from .models import EvalCase, EvalRun, Experiment, Trial
 
 
 @receiver(version_registered, dispatch_uid="abtesting.evaluate_candidate")
@@ -53,5 +56,28 @@ def erase_derived(sender: Any, interaction_ids: list[Any], **kwargs: Any) -> dic
             run.results = kept
             run.save(update_fields=["results"])
             scrubbed += 1
+    # the admin's history quotes a case (its repr) when staff edited it, inline on its suite too
+    logged = admin_log_forget(objects=[(EvalCase, case_ids)], texts=[str(case) for case in doomed])
     cases = doomed.delete()[0]
-    return {"trials": trials, "trials_unpaired": unpaired, "eval_cases": cases, "eval_runs_scrubbed": scrubbed}
+    return {
+        "trials": trials, "trials_unpaired": unpaired, "eval_cases": cases, "eval_runs_scrubbed": scrubbed, "admin_log_entries": logged,
+    }  # fmt: skip
+
+
+@receiver(versions_tainted, dispatch_uid="abtesting.stop_tainted")
+def stop_tainted(sender: Any, versions: list[Any], erasure_id: int | None = None, **kwargs: Any) -> dict[str, int]:
+    """An experiment pitting a tainted version (shadow or canary, either side) stops at once, in
+    the erasure's transaction; a tainted challenger is retrained when the task's policy says so."""
+    ids = {v.pk for v in versions}
+    stopped = retrained = 0
+    for experiment in Experiment.objects.filter(status__in=experiments.OPEN).filter(
+        Q(control_id__in=ids) | Q(challenger_id__in=ids)
+    ).select_related("control", "challenger"):  # fmt: skip
+        side = experiment.challenger if experiment.challenger_id in ids else experiment.control
+        experiments.experiment_stop(
+            experiment=experiment, actor="erasure", reason=f"erasure {erasure_id}: {side.name} is tainted and never serves"
+        )
+        stopped += 1
+        if experiment.challenger_id in ids and retraining_queue(version=experiment.challenger, erasure_id=erasure_id):
+            retrained += 1
+    return {"experiments_stopped": stopped, "versions_retrained": retrained}

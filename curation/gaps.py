@@ -117,8 +117,14 @@ def cluster(queries: Sequence[tuple[Hashable, str]], *, threshold: float = 0.3, 
         best.texts.append(text)
     gaps = [gap for _, gap in seeds]
     for gap in gaps:
-        sample = gap.texts[:50]
-        bags = [terms(t) for t in sample]
-        gap.representative = max(sample, key=lambda t: sum(_similarity(terms(t), b) for b in bags))
+        gap.representative = representative(gap.texts)
         gap.texts = gap.texts[:max_examples]
     return sorted(gaps, key=lambda g: -g.size)
+
+
+def representative(texts: Sequence[str], *, sample: int = 50) -> str:
+    """The text among the first `sample` sharing the most words with the others (erasure uses it
+    to rebuild a gap without the erased subject's queries); '' for none."""
+    chosen = list(texts[:sample])
+    bags = [terms(t) for t in chosen]
+    return max(chosen, key=lambda t: sum(_similarity(terms(t), b) for b in bags), default="")

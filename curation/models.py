@@ -111,6 +111,10 @@ class Dataset(models.Model):
     stats = models.JSONField(default=dict, blank=True)
     tainted = models.BooleanField(default=False)
     tainted_reason = models.TextField(blank=True)
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="derived",
+        help_text="The dataset this version was derived from (a retraining after an erasure: its remaining items).",
+    )  # fmt: skip
     created_by = models.CharField(max_length=150, blank=True)
     frozen_by = models.CharField(max_length=150, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -205,6 +209,27 @@ class CurationRun(Job):
         return f"curation run {self.pk} ({self.status})"
 
 
+class DatasetExport(models.Model):
+    """A file the platform wrote (`export_dataset --out`): erasing a subject whose rows the
+    dataset held deletes the file, or lists it in the erasure record when it cannot."""
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.PROTECT, related_name="exports")
+    path = models.CharField(max_length=1000, help_text="Absolute path as written.")
+    format = models.CharField(max_length=32)
+    split = models.CharField(max_length=8)
+    rows = models.PositiveIntegerField(default=0)
+    created_by = models.CharField(max_length=150, blank=True, help_text="command:<os user>")
+    created_at = models.DateTimeField(auto_now_add=True)
+    deleted_at = models.DateTimeField(null=True, blank=True, help_text="When an erasure deleted the file.")
+    deletion_error = models.TextField(blank=True, help_text="Why the file could not be deleted.")
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"export of {self.dataset_id} to {self.path}"
+
+
 class KnowledgeGap(models.Model):
     """A cluster of questions the model answered with low confidence (rebuilt by each run)."""
 
@@ -271,3 +296,6 @@ class GitImportCursor(models.Model):
 
     def __str__(self) -> str:
         return f"{self.repository[:10]}:{self.branch} -> {self.task} at {self.last_commit[:10]}"
+
+
+from .lessons.models import Lesson, LessonSettings, Memory, Persona, PersonaChange  # noqa: E402, F401  (registers them)

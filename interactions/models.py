@@ -195,6 +195,9 @@ class ErasureRequest(models.Model):
     subject_hash = models.CharField(max_length=64, db_index=True)
     requested_by = models.CharField(max_length=200, help_text="api:<client> or admin:<username>")
     counts = models.JSONField(default=dict, help_text="Rows removed per table, including what later apps derived.")
+    pending = models.JSONField(
+        default=list, blank=True, help_text="What could not be removed automatically and needs a person (export files)."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

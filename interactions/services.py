@@ -20,6 +20,7 @@ from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import Case, F, QuerySet, Value, When
 from django.utils import timezone
 
+from learning_platform.admin_log import admin_log_forget
 from learning_platform.db import fast_insert
 from learning_platform.errors import DomainError
 from learning_platform.retry import FOREIGN_KEY_VIOLATION, is_retryable, retry_transaction, sqlstate
@@ -436,19 +437,45 @@ def _erase(subject_pk: int, requested_by: str) -> ErasureRequest:
         raise InteractionError("No data is stored for this user (erased already).", code="not_found")
     locked = Interaction.objects.select_for_update().filter(subject=subject).order_by("pk")
     interaction_ids = list(locked.values_list("pk", flat=True))
+    # the record first (its id names the erasure in what later apps do: rollbacks, retrainings)
+    erasure = ErasureRequest.objects.create(client=subject.client, subject_hash=subject.user_hash, requested_by=requested_by)
+    texts = _texts_of(interaction_ids)
     counts: dict[str, int] = {}
+    pending: list[str] = []
     for _receiver, derived in subject_erased.send(
-        sender=Subject, client=subject.client, subject_id=subject.pk, subject_hash=subject.user_hash, interaction_ids=interaction_ids
-    ):
+        sender=Subject, client=subject.client, subject_id=subject.pk, subject_hash=subject.user_hash,
+        interaction_ids=interaction_ids, erasure_id=erasure.pk,
+    ):  # fmt: skip
         for table, number in (derived or {}).items():
-            counts[table] = counts.get(table, 0) + number
+            if table == "pending":
+                pending += number
+            else:
+                counts[table] = counts.get(table, 0) + number
     rows = Interaction.objects.filter(subject=subject)
+    owned = [(Interaction, interaction_ids), (Subject, [subject.pk])]
+    owned += [(model, model.objects.filter(interaction__in=rows).values_list("pk", flat=True)) for model in (Feedback, Candidate)]
+    counts["admin_log_entries"] = counts.get("admin_log_entries", 0) + admin_log_forget(objects=owned, texts=texts)
     counts["feedback"] = _delete(Feedback.objects.filter(interaction__in=rows))
     counts["candidates"] = _delete(Candidate.objects.filter(interaction__in=rows))
     counts["client_contexts"] = _delete(ClientContext.objects.filter(interaction__in=rows))
     counts["interactions"] = _delete(rows)
     counts["subjects"] = _delete(Subject.objects.filter(pk=subject.pk))
-    return ErasureRequest.objects.create(client=subject.client, subject_hash=subject.user_hash, requested_by=requested_by, counts=counts)
+    erasure.counts, erasure.pending = counts, pending
+    erasure.save(update_fields=["counts", "pending"])
+    return erasure
+
+
+def _texts_of(interaction_ids: list[Any]) -> list[str]:
+    """The subject's own texts (queries, answers, messages, corrections, candidates): what an
+    admin log entry could quote."""
+    texts: list[str] = []
+    for input_text, output_text, messages in Interaction.objects.filter(pk__in=interaction_ids).values_list(
+        "input_text", "output_text", "messages"
+    ):
+        texts += [input_text, output_text, *(str(m.get("content", "")) for m in messages or [] if isinstance(m, dict))]
+    texts += Feedback.objects.filter(interaction_id__in=interaction_ids).values_list("correction", flat=True)
+    texts += Candidate.objects.filter(interaction_id__in=interaction_ids).values_list("text", flat=True)
+    return texts
 
 
 # --- Retention -------------------------------------------------------------------------------

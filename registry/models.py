@@ -5,6 +5,8 @@ from __future__ import annotations
 from django.db import models
 
 from curation.models import Dataset
+from interactions.models import ErasureRequest
+from learning_platform.jobs import Job
 from training.models import TrainingJob
 
 
@@ -29,6 +31,10 @@ class ModelVersion(models.Model):
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.CANDIDATE)
     tainted = models.BooleanField(default=False)
     tainted_reason = models.TextField(blank=True)
+    retrained_from = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="retrained_as",
+        help_text="The tainted version this one retrains on its dataset minus the erased rows.",
+    )  # fmt: skip
     approved_by = models.CharField(max_length=150, blank=True)
     approved_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -101,12 +107,33 @@ class ServingRoute(models.Model):
     def __str__(self) -> str:
         return f"{self.task} → {self.version.name} (priority {self.priority})"
 
+    def clean(self) -> None:
+        """A route names a version of its own task that may serve (not tainted, not rejected)."""
+        from django.core.exceptions import ValidationError
+
+        version = self.version if self.version_id else None
+        if version is not None and version.task != self.task:
+            raise ValidationError({"version": f"{version.name} is a version of {version.task!r}, not of {self.task!r}."})
+        if version is not None and (version.tainted or version.status == ModelVersion.Status.REJECTED):
+            state = "tainted" if version.tainted else "rejected"
+            raise ValidationError({"version": f"{version.name} is {state} and never serves."})
+
 
 class PromotionPolicy(models.Model):
-    """Per task: may a candidate be promoted without an approval? (Off by default.)"""
+    """Per task: may a candidate be promoted without an approval? (Off by default.) And what an
+    erasure that taints the champion or a running challenger does (roll back and retrain)."""
+
+    class OnTaint(models.TextChoices):
+        ROLLBACK_AND_RETRAIN = "rollback_and_retrain", "roll back, and retrain without the erased rows"
+        ROLLBACK = "rollback", "roll back only"
+        ALERT_ONLY = "alert_only", "alert only (the tainted champion answers 409 until staff act)"
 
     task = models.SlugField(max_length=64, unique=True)
     auto_promote = models.BooleanField(default=False, help_text="Let candidates become champion without a staff approval.")
+    on_taint = models.CharField(
+        max_length=24, choices=OnTaint.choices, default=OnTaint.ROLLBACK_AND_RETRAIN,
+        help_text="When an erasure taints the champion or a running challenger. A tainted version never serves either way.",
+    )  # fmt: skip
 
     class Meta:
         verbose_name_plural = "promotion policies"
@@ -139,3 +166,26 @@ class VersionStats(models.Model):
 
     def __str__(self) -> str:
         return f"{self.version} ({self.task}): trust {self.trust}"
+
+
+class Retraining(Job):
+    """A tainted version's recipe trained again on its dataset minus the erased rows
+    (registry/erasure.py): the work derives the new frozen dataset and queues the training job;
+    the job's version registers with `retrained_from` pointing at the tainted one."""
+
+    job_kind = "retraining"
+    job_task = "registry.tasks.run_retraining"
+    job_rerunnable = True  # derive + queue run in one transaction: starting over is safe
+
+    version = models.OneToOneField(ModelVersion, on_delete=models.PROTECT, related_name="retraining")
+    erasure = models.ForeignKey(ErasureRequest, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    dataset = models.ForeignKey(
+        Dataset, null=True, blank=True, on_delete=models.PROTECT, related_name="+", help_text="The derived dataset."
+    )
+    training_job = models.OneToOneField(TrainingJob, null=True, blank=True, on_delete=models.PROTECT, related_name="retraining")
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"retraining of {self.version.name} ({self.status})"

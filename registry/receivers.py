@@ -1,4 +1,4 @@
-"""What the registry does when training finishes a job or curation taints datasets."""
+"""What the registry does when training finishes a job or curation taints datasets (an erasure)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from django.dispatch import receiver
 from curation.signals import datasets_tainted
 from training.signals import job_succeeded
 
-from . import services
+from . import erasure, services
 
 
 @receiver(job_succeeded, dispatch_uid="registry.register_job")
@@ -18,5 +18,6 @@ def register_job(sender: Any, job: Any, **kwargs: Any) -> None:
 
 
 @receiver(datasets_tainted, dispatch_uid="registry.taint_versions")
-def taint_versions(sender: Any, dataset_ids: list[int], reason: str, **kwargs: Any) -> None:
-    services.versions_taint(dataset_ids=dataset_ids, reason=reason)
+def taint_versions(sender: Any, dataset_ids: list[int], reason: str, erasure_id: int | None = None, **kwargs: Any) -> dict[str, Any]:
+    """Versions tainted, tainted champions rolled back and retrained per the task's policy."""
+    return erasure.versions_taint_for_erasure(dataset_ids=dataset_ids, reason=reason, erasure_id=erasure_id)

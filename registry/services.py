@@ -19,7 +19,7 @@ from curation.models import Dataset, DatasetItem
 from learning_platform.errors import DomainError
 from training.models import TrainingJob
 
-from .models import ActiveModel, LifecycleEvent, ModelVersion, PromotionPolicy
+from .models import ActiveModel, LifecycleEvent, ModelVersion, PromotionPolicy, Retraining
 from .signals import version_registered
 
 S = ModelVersion.Status
@@ -117,8 +117,10 @@ def version_register_job(*, job: TrainingJob) -> ModelVersion:
     base = version_base(task=job.task, base_model=job.base_model)
     parent = ModelVersion.objects.filter(training_job=job.parent_job).first() if job.parent_job_id else base
     dataset_tainted = Dataset.objects.filter(pk=job.dataset_id, tainted=True).values_list("tainted_reason", flat=True).first()
+    retrains = Retraining.objects.filter(training_job=job).values_list("version_id", flat=True).first()
     version = _create(
         job.task, job.base_model, number=None, adapter_path=job.adapter_path, parent=parent, training_job=job, dataset_id=job.dataset_id,
+        retrained_from_id=retrains,
         metrics={k: v for k, v in job.metrics.items() if isinstance(v, int | float)}, tainted=dataset_tainted is not None,
         tainted_reason=f"Trained on a tainted dataset: {dataset_tainted}" if dataset_tainted is not None else "",
     )  # fmt: skip
@@ -126,7 +128,8 @@ def version_register_job(*, job: TrainingJob) -> ModelVersion:
         job.task,
         A.REGISTER,
         f"job:{job.pk}",
-        f"trained by job {job.pk} on dataset {job.dataset_id}",
+        f"trained by job {job.pk} on dataset {job.dataset_id}"
+        + (f", retraining version {retrains} without the erased data" if retrains else ""),
         from_version=parent,
         to_version=version,
     )
@@ -248,18 +251,52 @@ def version_retire(*, version: ModelVersion, actor: str, reason: str = "") -> Mo
     return version
 
 
-def versions_taint(*, dataset_ids: list[int], reason: str) -> int:
+def versions_taint(*, dataset_ids: list[int], reason: str) -> list[ModelVersion]:
     """Mark every version trained on these datasets, and every version built on top of one, tainted."""
-    tainted = 0
+    tainted = []
     frontier = list(ModelVersion.objects.filter(dataset_id__in=dataset_ids, tainted=False))
     while frontier:
         for version in frontier:
             version.tainted, version.tainted_reason = True, f"Trained on data that was erased: {reason}"
             version.save(update_fields=["tainted", "tainted_reason"])
             _event(version.task, A.TAINT, "erasure", version.tainted_reason, to_version=version)
-            tainted += 1
+            tainted.append(version)
         frontier = list(ModelVersion.objects.filter(parent__in=frontier, tainted=False))
     return tainted
+
+
+def _servable(version: ModelVersion | None) -> bool:
+    return version is not None and not version.tainted and version.status not in (S.REJECTED, S.RETIRED)
+
+
+def untainted_predecessor(*, version: ModelVersion) -> ModelVersion:
+    """Where a tainted champion goes back to: the newest earlier champion it replaced (following
+    promotions and rollbacks back in time) that is untainted and not rejected or retired; else
+    its newest such lineage ancestor; else the task's base (v0)."""
+    seen, node = {version.pk}, version
+    while True:
+        event = LifecycleEvent.objects.filter(task=version.task, action__in=[A.PROMOTE, A.ROLLBACK], to_version=node).first()
+        node = event.from_version if event else None
+        if node is None or node.pk in seen:
+            break
+        seen.add(node.pk)
+        if _servable(node):
+            return node
+    ancestor = version.parent
+    while ancestor is not None and not _servable(ancestor):
+        ancestor = ancestor.parent
+    return ancestor or version_base(task=version.task, base_model=version.base_model)
+
+
+def version_rollback_tainted(*, task: str, actor: str, reason: str) -> ModelVersion:
+    """Roll a task whose champion is tainted back to its untainted predecessor (the caller holds
+    the champion row's lock); returns the new champion."""
+    row = _champion_row(task)
+    if row is None or not ModelVersion.objects.filter(pk=row.version_id, tainted=True).exists():
+        raise RegistryError(f"The champion of {task!r} is not tainted.", code="conflict")
+    current = ModelVersion.objects.get(pk=row.version_id)
+    target = untainted_predecessor(version=current)
+    return version_rollback(task=task, actor=actor, reason=f"{reason}; back to {target.name}", to_version=target)
 
 
 def versions_compare(*, first: ModelVersion, second: ModelVersion) -> dict[str, Any]:
@@ -276,7 +313,9 @@ def lineage(*, version: ModelVersion) -> dict[str, Any]:
     """A version's ancestry, job, dataset and the interactions its data came from."""
     chain, node = [], version
     while node is not None:
-        chain.append({"name": node.name, "status": node.status, "job": node.training_job_id, "dataset": node.dataset_id})
+        chain.append({"name": node.name, "status": node.status, "job": node.training_job_id, "dataset": node.dataset_id,
+                      "dataset_parent": node.dataset.parent_id if node.dataset else None,
+                      "retrained_from": node.retrained_from.name if node.retrained_from else None})  # fmt: skip
         node = node.parent
     datasets = [v["dataset"] for v in chain if v["dataset"]]
     interactions = DatasetItem.objects.filter(dataset_id__in=datasets).values_list("source_interaction_id", flat=True).distinct()

@@ -7,6 +7,8 @@
 - generation_served(task, version, interaction_id, client, user_id, max_tokens, temperature): a
   request was answered and logged (interaction_id is None when the subject opted out and nothing
   was stored).
+- versions_tainted(versions, erasure_id): versions were just marked tainted (inside the erasure's
+  transaction); abtesting stops experiments that pit one, and returns counts for the erasure record.
 """
 
 from __future__ import annotations
@@ -16,3 +18,4 @@ from django.dispatch import Signal
 version_registered = Signal()
 choose_version = Signal()
 generation_served = Signal()
+versions_tainted = Signal()

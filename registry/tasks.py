@@ -35,6 +35,14 @@ def refresh_version_stats(task: str = "") -> str:
     return f"{stats_refresh(task=task)} version rows refreshed"
 
 
+def run_retraining(retraining_id: int) -> str:
+    """A retraining after an erasure (registry/erasure.py): derive the dataset, queue the job."""
+    from .erasure import retraining_execute
+
+    retraining = retraining_execute(retraining_id=retraining_id)
+    return f"retraining {retraining.pk}: {retraining.status}, training job {retraining.training_job_id}"
+
+
 def sync_remote_adapter(event_id: int) -> str:
     """After a lifecycle change committed (SERVING_REMOTE_ADAPTER_ROOT set): the remote server
     loads the version's adapter, or unloads one that no longer serves. A server that refuses is

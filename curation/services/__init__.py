@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .datasets import dataset_create, dataset_freeze, dataset_freeze_new
+from .datasets import dataset_create, dataset_derive, dataset_freeze, dataset_freeze_new
 from .errors import CurationError
 from .examples import example_review
 from .runs import curation_run_create, curation_run_execute, curation_run_start
@@ -13,6 +13,7 @@ __all__ = [
     "curation_run_execute",
     "curation_run_start",
     "dataset_create",
+    "dataset_derive",
     "dataset_freeze",
     "dataset_freeze_new",
     "example_review",

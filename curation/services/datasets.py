@@ -11,6 +11,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from interactions.models import Interaction
 from learning_platform.db import fast_insert
 
 from .. import balance as balancing
@@ -60,8 +61,13 @@ def dataset_create(
         "seed": seed,
     }
     with transaction.atomic():
-        version = (Dataset.objects.select_for_update().filter(task=task, name=name).aggregate(v=Max("version"))["v"] or 0) + 1
-        return Dataset.objects.create(task=task, name=name, version=version, kind=kind, filters=filters, created_by=created_by)
+        return Dataset.objects.create(
+            task=task, name=name, version=_next_version(task, name), kind=kind, filters=filters, created_by=created_by
+        )
+
+
+def _next_version(task: str, name: str) -> int:
+    return (Dataset.objects.select_for_update().filter(task=task, name=name).aggregate(v=Max("version"))["v"] or 0) + 1
 
 
 def _selected(dataset: Dataset) -> list[TrainingExample]:
@@ -141,6 +147,11 @@ def dataset_freeze(*, dataset: Dataset, frozen_by: str = "") -> Dataset:
             }
         )  # fmt: skip
         positions[split] += 1
+    return _freeze(dataset, items, frozen_by)
+
+
+def _freeze(dataset: Dataset, items: list[dict[str, Any]], frozen_by: str) -> Dataset:
+    """Insert the snapshot's items, then stats, manifest hash and the frozen status in one update."""
     fast_insert(DatasetItem, items)
     dataset.stats, dataset.manifest_hash = _stats(items), manifest_hash(items)
     dataset.status, dataset.frozen_at, dataset.frozen_by = Dataset.Status.FROZEN, timezone.now(), frozen_by
@@ -155,3 +166,43 @@ def dataset_freeze_new(*, frozen_by: str = "", **filters: Any) -> Dataset:
     with transaction.atomic():
         dataset = dataset_create(created_by=frozen_by, **filters)
         return dataset_freeze(dataset=dataset, frozen_by=frozen_by)
+
+
+ITEM_FIELDS = (
+    "example_id", "source_interaction_id", "split", "kind", "category", "prompt", "target", "rejected", "label",
+    "quality_score", "tier", "content_hash", "token_count",
+)  # fmt: skip
+
+
+@transaction.atomic
+def dataset_derive(*, source: Dataset, created_by: str = "") -> Dataset:
+    """A new frozen version of `source` (same task and name, the next number, `parent` = source)
+    holding the items it still has: an erasure removed some, and items of subjects who opted out
+    since are left out too. Splits are kept, positions renumbered. The source's row lock orders
+    this against an erasure that is removing items from it (curation/services/erasure.py)."""
+    source = Dataset.objects.select_for_update().get(pk=source.pk)
+    live = Interaction.objects.exclude(subject__opted_out=True).values("id")
+    kept = DatasetItem.objects.filter(dataset=source, source_interaction_id__in=live).order_by("split", "position")
+    rows = list(kept.values(*ITEM_FIELDS))
+    if not rows:
+        raise CurationError(f"Dataset {source} holds no items any more: nothing to derive.", code="conflict")
+    dataset = Dataset.objects.create(
+        task=source.task, name=source.name, version=_next_version(source.task, source.name), kind=source.kind,
+        filters=source.filters, parent=source, created_by=created_by,
+    )  # fmt: skip
+    positions: Counter[str] = Counter()
+    for row in rows:
+        row["dataset_id"], row["position"] = dataset.pk, positions[row["split"]]
+        positions[row["split"]] += 1
+    return _freeze(dataset, rows, created_by)
+
+
+def datasets_restat(*, dataset_ids: list[int]) -> int:
+    """Recompute the stats of datasets that lost items (an erasure); the manifest hash stays the
+    record of what was frozen. A queryset update: the one change a frozen dataset takes besides
+    its tainted flag."""
+    for dataset_id in dataset_ids:
+        rows = list(DatasetItem.objects.filter(dataset_id=dataset_id).values("split", "tier", "kind", "category", "label",
+                                                                               "token_count", "quality_score"))  # fmt: skip
+        Dataset.objects.filter(pk=dataset_id).update(stats=_stats(rows))
+    return len(dataset_ids)

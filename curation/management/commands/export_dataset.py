@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import getpass
 import os
 import signal
 from collections.abc import Iterable
@@ -11,10 +12,14 @@ from tqdm import tqdm
 
 from curation import exporters, selectors
 from curation.services import CurationError
+from curation.services.exports import dataset_export_record
 
 
 class Command(BaseCommand):
-    help = "Write a frozen dataset's split as JSON Lines in a format other tools read."
+    help = (
+        "Write a frozen dataset's split as JSON Lines in a format other tools read. A file (--out PATH) is tracked "
+        "(curation.DatasetExport): erasing a subject whose rows the dataset held deletes it."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("dataset", help="The dataset id")
@@ -33,6 +38,8 @@ class Command(BaseCommand):
             self._write_stdout(lines)
             return
         path = Path(out)
+        # tracked before the first byte: an erasure of a subject in the dataset deletes the file
+        dataset_export_record(dataset=found, path=path, fmt=fmt, split=split, rows=total, created_by=_who())
         with path.open("wb") as handle:
             for line in tqdm(lines, total=total, unit="rows", file=self.stderr, disable=options["verbosity"] == 0):
                 handle.write(line)
@@ -49,3 +56,11 @@ class Command(BaseCommand):
             # the unflushed rest would fail again when Python flushes stdout at exit
             os.dup2(os.open(os.devnull, os.O_WRONLY), self.stdout.fileno())
             raise SystemExit(128 + signal.SIGPIPE) from None
+
+
+def _who() -> str:
+    """Who exported: the operating-system user running the command."""
+    try:
+        return f"command:{getpass.getuser()}"
+    except (KeyError, OSError):  # no user name in the environment or the password database
+        return "command"
