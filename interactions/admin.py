@@ -147,7 +147,7 @@ class ClientContextAdmin(admin.ModelAdmin):
 @admin.register(ErasureRequest)
 class ErasureRequestAdmin(admin.ModelAdmin):
     list_display = ["subject_hash", "client", "requested_by", "created_at"]
-    readonly_fields = ["client", "subject_hash", "requested_by", "counts", "created_at"]
+    readonly_fields = ["client", "subject_hash", "requested_by", "counts", "pending", "created_at"]
     search_fields = ["subject_hash"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:

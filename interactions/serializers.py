@@ -173,4 +173,4 @@ class SubjectSerializer(serializers.ModelSerializer):
 class ErasureRequestSerializer(serializers.ModelSerializer):
     class Meta:
         model = ErasureRequest
-        fields = ["id", "subject_hash", "requested_by", "counts", "created_at"]
+        fields = ["id", "subject_hash", "requested_by", "counts", "pending", "created_at"]

@@ -10,9 +10,10 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
 from learning_platform.errors import DomainError
+from learning_platform.jobs import LIFECYCLE_FIELDS
 
 from . import services
-from .models import ActiveModel, LifecycleEvent, ModelVersion, PromotionPolicy, ServingRoute, VersionStats
+from .models import ActiveModel, LifecycleEvent, ModelVersion, PromotionPolicy, Retraining, ServingRoute, VersionStats
 
 
 def confirm_reason(
@@ -170,4 +171,17 @@ class ServingRouteAdmin(admin.ModelAdmin):
 
 @admin.register(PromotionPolicy)
 class PromotionPolicyAdmin(admin.ModelAdmin):
-    list_display = ["task", "auto_promote"]
+    list_display = ["task", "auto_promote", "on_taint"]
+
+
+@admin.register(Retraining)
+class RetrainingAdmin(admin.ModelAdmin):
+    """Retrainings after erasures (registry/erasure.py): read-only, the runner and reaper write them."""
+
+    list_display = ["version", "status", "erasure", "dataset", "training_job", "created_at"]
+    list_filter = ["status"]
+    list_select_related = ["version", "dataset", "training_job"]
+    readonly_fields = ["version", "erasure", "dataset", "training_job", *LIFECYCLE_FIELDS]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
