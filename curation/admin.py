@@ -158,3 +158,6 @@ class KnowledgeGapAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+
+from .lessons import admin as lessons_admin  # noqa: E402, F401  (registers lessons and memory)

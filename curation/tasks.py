@@ -21,3 +21,18 @@ def execute_import(run_id: int) -> str:
 
     run = import_run_execute(run_id=run_id)
     return f"import run {run.pk}: {run.status}"
+
+
+def learn_from_feedback(feedback_id: int) -> str:
+    """Queued when feedback arrives: the interaction's lesson, the lessons its answer used, the person."""
+    from .lessons.tasks import learn
+
+    return learn(feedback_id=feedback_id)
+
+
+def sync_lesson(interaction_id: str) -> str:
+    """Queued when a reviewer approves or rejects an example."""
+    from .lessons.services import lesson_sync
+
+    lesson = lesson_sync(interaction_id=interaction_id)
+    return f"interaction {interaction_id}: lesson {lesson.pk if lesson else 'none'}"

@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.urls import path
 
 from . import apis
+from .lessons import apis as lesson_apis
 
 urlpatterns = [
     path("curation/runs", apis.RunCreateApi.as_view(), name="curation-runs"),
@@ -11,4 +12,6 @@ urlpatterns = [
     path("datasets", apis.DatasetListApi.as_view(), name="datasets"),
     path("datasets/<int:dataset_id>", apis.DatasetDetailApi.as_view(), name="dataset"),
     path("datasets/<int:dataset_id>/export", apis.DatasetExportApi.as_view(), name="dataset-export"),
+    path("lessons/settings/<slug:task>", lesson_apis.LessonSettingsApi.as_view(), name="lesson-settings"),
+    path("subjects/<str:user_id>/memory", lesson_apis.SubjectMemoryApi.as_view(), name="subject-memory"),
 ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import django_filters
@@ -78,6 +78,16 @@ def _interaction_record(interaction: Interaction) -> dict[str, Any]:
     }
 
 
+# Later apps add what they derived about a subject to its export (curation: persona, memories):
+# each exporter takes the Subject and returns {section: JSON-able value}.
+_exporters: list[Callable[[Subject], dict[str, Any]]] = []
+
+
+def register_exporter(exporter: Callable[[Subject], dict[str, Any]]) -> None:
+    if exporter not in _exporters:
+        _exporters.append(exporter)
+
+
 def subject_export(*, client: ApiClient, user_id: str) -> Iterator[str]:
     """Everything stored about one end user, as JSON text in chunks (GDPR access).
 
@@ -96,6 +106,8 @@ def _export_chunks(subject: Subject) -> Iterator[str]:
             "created_at": subject.created_at,
         },
     }
+    for exporter in _exporters:
+        header.update(exporter(subject))
     yield json.dumps(header, cls=DjangoJSONEncoder)[:-1] + ', "interactions": ['
     rows = (
         Interaction.objects.filter(subject=subject)

@@ -1,11 +1,16 @@
-"""Serving as one service: route -> generate -> log -> announce. Both doors (/api/v1/generate and
-/v1/chat/completions) call `serve()`; they only validate the request and shape the answer."""
+"""Serving as one service: route -> lessons and memory -> generate -> log -> announce. Both doors
+(/api/v1/generate and /v1/chat/completions) call `serve()`; they only validate the request and
+shape the answer. Lessons (curation/lessons) may answer without generating (recall), or add the
+nearest lessons and the person's preamble to what the model is sent; the interaction logs the
+request as the client sent it, with metadata.lessons saying which lessons were used."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
+from curation.lessons.serving import Context, serving_context
 from interactions import services as interactions
 
 from ..models import ModelVersion
@@ -55,8 +60,14 @@ def serve(
     version = route(task, capabilities, **who) if task else resolve(model, **who)
     _refuse_unservable(version, field="task" if task else "model")
     sampling = {"max_tokens": max_tokens, "temperature": temperature, "n": n}
-    generation = generate(version=version, messages=messages, **sampling)
-    interaction_id = _log(client, version=version, messages=messages, generation=generation, user_id=user_id)
+    started = time.perf_counter()
+    context = serving_context(task=version.task, messages=messages, client=client, user_id=user_id, dataset_id=version.dataset_id)
+    if context.recalled is not None:
+        generation = _recalled(version, context, n=n, started=started)
+    else:
+        generation = generate(version=version, messages=context.messages, **sampling)
+    logged = {"messages": messages, "generation": generation, "user_id": user_id, "metadata": context.metadata()}
+    interaction_id = _log(client, version=version, **logged)
     generation_served.send(
         sender=ModelVersion,
         task=version.task,
@@ -81,6 +92,14 @@ def _refuse_unservable(version: ModelVersion, *, field: str) -> None:
         raise ModelNotFound(f"{version.name} is {version.status} and no longer serves.", field=field)
 
 
+def _recalled(version: ModelVersion, context: Context, *, n: int, started: float) -> Generation:
+    """A lesson's answer as the generation (the n answers asked for are all the lesson's)."""
+    assert context.recalled is not None  # the caller checked
+    answer = context.recalled.answer
+    latency_ms = int((time.perf_counter() - started) * 1000)
+    return Generation(version.name, [answer] * n, 0, [max(1, len(answer) // 4)] * n, latency_ms)
+
+
 def _log(
     client: Any,
     *,
@@ -88,9 +107,11 @@ def _log(
     messages: list[dict[str, str]],
     generation: Generation,
     user_id: str | None,
+    metadata: dict[str, Any],
 ) -> str | None:
     payload: dict[str, Any] = {
         "task": version.task,
+        "metadata": metadata,
         "messages": messages,
         "output_text": generation.texts[0],
         "model_version": generation.version,

@@ -1,0 +1,1 @@
+"""Lessons and memory: learning between fine-tunes (README "Lessons and memory")."""
