@@ -11,13 +11,22 @@ from learning_platform.jobs import LIFECYCLE_FIELDS
 from registry.admin import reason_action
 
 from . import experiments
-from .models import EvalCase, EvalReport, EvalRun, EvalSuite, Experiment
+from .models import EvalCase, EvalReport, EvalRun, EvalSuite, EvaluationSettings, Experiment
 
 
 class EvalCaseInline(admin.TabularInline):
     model = EvalCase
     extra = 1
     fields = ["category", "messages", "expected", "keywords", "expects_json", "weight"]
+
+
+@admin.register(EvaluationSettings)
+class EvaluationSettingsAdmin(admin.ModelAdmin):
+    """Per task: the scorer of suites, the arena and trial verdicts; the answer budget; replay."""
+
+    list_display = ["task", "scorer", "number_tolerance", "max_tokens", "replay_limit", "replay_days", "updated_at"]
+    list_filter = ["scorer"]
+    search_fields = ["task"]
 
 
 @admin.register(EvalSuite)
@@ -71,10 +80,11 @@ class ExperimentAdmin(admin.ModelAdmin):
         return False  # started by the arena, the API or `manage.py experiment start`
 
     def get_readonly_fields(self, request: HttpRequest, obj: Experiment | None = None) -> list[str]:
-        # mode and sample rate never change after the start (subjects would move between arms);
-        # the stopping rules may change while it runs
+        # the mode never changes after the start, nor a canary's share (subjects would move between
+        # arms); the stopping rules and a shadow's sample rate may change while it runs
         running = obj is not None and obj.status == Experiment.Status.RUNNING
-        return [*self.readonly_fields, "mode", "sample_rate", *([] if running else experiments.RULES)]
+        fixed = ["mode"] + ([] if running and obj.mode == Experiment.Mode.SHADOW else ["sample_rate"])
+        return [*self.readonly_fields, *fixed, *([] if running else experiments.RULES)]
 
     def get_form(self, request: HttpRequest, obj: Experiment | None = None, change: bool = False, **kwargs: Any) -> Any:
         form = super().get_form(request, obj, change, **kwargs)
@@ -83,14 +93,15 @@ class ExperimentAdmin(admin.ModelAdmin):
             def clean(self) -> dict[str, Any]:
                 data = super().clean()
                 if obj is not None and all(name in data for name in experiments.RULES):
-                    for name, messages in experiments.rules_problems({n: data[n] for n in experiments.RULES}).items():
-                        self.add_error(name, messages)
+                    values = {n: data.get(n, getattr(obj, n)) for n in experiments.EDITABLE}
+                    for name, messages in experiments.changes_problems(obj, values).items():
+                        self.add_error(name if name in data else None, messages)
                 return data
 
         return RulesForm
 
     def save_model(self, request: HttpRequest, obj: Experiment, form: Any, change: bool) -> None:
-        rules = {name: form.cleaned_data[name] for name in experiments.RULES if name in form.cleaned_data}
+        rules = {name: form.cleaned_data[name] for name in experiments.EDITABLE if name in form.cleaned_data}
         if rules:
             experiments.experiment_update_rules(experiment=obj, actor=f"admin:{request.user.get_username()}", **rules)
 
@@ -114,6 +125,7 @@ class ExperimentAdmin(admin.ModelAdmin):
             ("win rate (ties excluded)", f"{s['win_rate']:.3f}, 95% interval [{s['win_rate_low']:.3f}, {s['win_rate_high']:.3f}]"),
             ("sequential p-value", f"{s['p_value']:.4g} (significant below {obj.alpha})"),
             ("verdict sources", ", ".join(f"{k}: {v}" for k, v in sorted(s.get("sources", {}).items()))),
+            ("replay trials", f"{s.get('replayed', 0)} (both versions answered recent judged interactions afterwards)"),
         ]
         for side, label in (("a", "control"), ("b", "challenger")):
             g = s.get("guardrails", {}).get(side, {})
@@ -132,13 +144,15 @@ class ExperimentAdmin(admin.ModelAdmin):
     @admin.display(description="Latest trials")
     def latest_trials(self, obj: Experiment) -> Any:
         rows = (
-            (t.created_at.strftime("%Y-%m-%d %H:%M:%S"), t.shown, t.verdict, t.get_source_display(), t.output_a[:120], t.output_b[:120],
-             t.latency_a_ms, t.latency_b_ms, t.error[:80])
+            (t.created_at.strftime("%Y-%m-%d %H:%M:%S"), "replay" if t.replayed else t.shown, t.verdict, t.get_source_display(),
+             t.ground_truth[:120], t.output_a[:120], _score(t.score_a), t.output_b[:120], _score(t.score_b), t.latency_a_ms,
+             t.latency_b_ms, t.error[:80])
             for t in experiments.trials_of(experiment=obj)[:50]
         )  # fmt: skip
-        titles = ["when", "shown", "verdict", "source", "A (control)", "B (challenger)", "A ms", "B ms", "error"]
+        titles = ["when", "shown", "verdict", "source", "ground truth", "A (control)", "A score", "B (challenger)", "B score", "A ms",
+                  "B ms", "error"]  # fmt: skip
         head = format_html_join("", "<th>{}</th>", ((t,) for t in titles))
-        body = format_html_join("", "<tr>" + "<td>{}</td>" * 9 + "</tr>", rows)
+        body = format_html_join("", "<tr>" + "<td>{}</td>" * len(titles) + "</tr>", rows)
         return format_html("<table><tr>{}</tr>{}</table>", head, body)
 
     @admin.display(description="Arena")
@@ -150,6 +164,10 @@ class ExperimentAdmin(admin.ModelAdmin):
         for experiment in queryset:
             done = experiments.experiment_evaluate(experiment=experiment, actor=f"admin:{request.user.get_username()}")
             self.message_user(request, f"experiment {done.pk}: {done.status}, {done.recommendation}: {done.reason}")
+
+
+def _score(value: float | None) -> str:
+    return "" if value is None else f"{value:.2f}"
 
 
 @admin.register(EvalReport)

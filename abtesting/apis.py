@@ -10,8 +10,8 @@ from rest_framework.views import APIView
 
 from registry.models import ModelVersion
 
-from . import experiments
-from .models import EvalReport, Experiment, Trial
+from . import experiments, services
+from .models import EvalReport, EvaluationSettings, Experiment, Trial
 
 
 class ExperimentSerializer(serializers.ModelSerializer):
@@ -28,8 +28,8 @@ class ExperimentSerializer(serializers.ModelSerializer):
 class TrialSerializer(serializers.ModelSerializer):
     class Meta:
         model = Trial
-        fields = ["id", "interaction", "shown", "output_a", "output_b", "latency_a_ms", "latency_b_ms", "error", "verdict", "source",
-                  "detail", "created_at"]  # fmt: skip
+        fields = ["id", "interaction", "replayed", "shown", "output_a", "output_b", "latency_a_ms", "latency_b_ms", "error", "verdict",
+                  "source", "ground_truth", "score_a", "score_b", "detail", "created_at"]  # fmt: skip
 
 
 class ExperimentDetailSerializer(ExperimentSerializer):
@@ -63,6 +63,27 @@ class ExperimentStartSerializer(serializers.Serializer):
         if "min_trials" in data and "max_trials" in data and data["max_trials"] < data["min_trials"]:  # type: ignore[operator]
             raise serializers.ValidationError({"max_trials": ["Must be at least min_trials."]})
         return data
+
+
+LARGEST = 1_000_000_000  # what the rule columns hold, with room
+
+
+class ExperimentRulesSerializer(serializers.Serializer):
+    """The editable part of a running experiment; the service checks the rules together."""
+
+    sample_rate = serializers.FloatField(required=False, help_text="Shadow only: a canary's share cannot change")
+    min_trials = serializers.IntegerField(required=False, max_value=LARGEST)
+    max_trials = serializers.IntegerField(required=False, max_value=LARGEST)
+    max_days = serializers.IntegerField(required=False, max_value=LARGEST)
+    min_win_rate = serializers.FloatField(required=False)
+    alpha = serializers.FloatField(required=False)
+
+
+class EvaluationSettingsSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = EvaluationSettings
+        fields = ["task", "scorer", "number_tolerance", "max_tokens", "replay_limit", "replay_days", "updated_at"]
+        read_only_fields = ["task", "updated_at"]
 
 
 class ReasonSerializer(serializers.Serializer):
@@ -107,11 +128,22 @@ class ExperimentListApi(APIView):
 
 
 class ExperimentDetailApi(APIView):
-    required_scopes = {"GET": "admin"}
+    required_scopes = {"GET": "admin", "PATCH": "admin"}
 
     @extend_schema(responses=ExperimentDetailSerializer, summary="An experiment with its numbers and its 50 latest trials")
     def get(self, request: Request, pk: int) -> Response:
         return Response(ExperimentDetailSerializer(_experiment(pk)).data)
+
+    @extend_schema(
+        request=ExperimentRulesSerializer,
+        responses=ExperimentSerializer,
+        summary="Change a running experiment's stopping rules or (shadow) sample rate; it is evaluated at once",
+    )
+    def patch(self, request: Request, pk: int) -> Response:
+        data = ExperimentRulesSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        done = experiments.experiment_update_rules(experiment=_experiment(pk), actor=f"api:{request.auth.name}", **data.validated_data)
+        return Response(ExperimentSerializer(done).data)
 
 
 ACTIONS = {
@@ -155,3 +187,22 @@ class ReportListApi(APIView):
         if request.query_params.get("task"):
             rows = rows.filter(task=request.query_params["task"])
         return Response(ReportSerializer(rows[:100], many=True).data)
+
+
+class EvaluationSettingsApi(APIView):
+    required_scopes = {"GET": "admin", "PUT": "admin"}
+
+    @extend_schema(responses=EvaluationSettingsSerializer, summary="A task's evaluation settings (the defaults until saved)")
+    def get(self, request: Request, task: str) -> Response:
+        return Response(EvaluationSettingsSerializer(services.evaluation_settings(task=task)).data)
+
+    @extend_schema(
+        request=EvaluationSettingsSerializer,
+        responses=EvaluationSettingsSerializer,
+        summary="Save a task's evaluation settings: scorer, number tolerance, answer budget, replay",
+    )
+    def put(self, request: Request, task: str) -> Response:
+        data = EvaluationSettingsSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        saved = services.evaluation_settings_save(task=task, **data.validated_data)
+        return Response(EvaluationSettingsSerializer(saved).data)

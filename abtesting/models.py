@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.core.validators import MinValueValidator
 from django.db import models
 
 from interactions.models import Interaction
@@ -9,6 +10,45 @@ from learning_platform.jobs import Job
 from registry.models import ModelVersion
 
 CATEGORIES = ("arithmetic", "coding", "explanation", "reasoning", "translation", "factual", "listing", "summarization")
+
+
+class EvaluationSettings(models.Model):
+    """Per task: how answers are scored (suites, the arena, trial verdicts), the token budget of
+    an evaluated answer, and how many recent corrected interactions an experiment replays.
+    A task without a row gets the defaults (abtesting/verdicts.py)."""
+
+    class Scorer(models.TextChoices):
+        AUTO = "auto", "auto: JSON field by field when the expected answer is JSON, else the suite's weights"
+        JSON_FIELDS = "json_fields", "JSON field by field"
+        EXACT = "exact_match", "exact match"
+        NORMALIZED = "normalized_match", "normalized match (case, spaces, punctuation ignored)"
+        REFERENCE = "reference_similarity", "reference similarity (chrF)"
+        SUITE = "suite_weights", "the suite's weighted scorers"
+
+    task = models.SlugField(max_length=64, unique=True)
+    scorer = models.CharField(max_length=24, choices=Scorer.choices, default=Scorer.AUTO)
+    number_tolerance = models.FloatField(
+        default=0.0, validators=[MinValueValidator(0.0)],
+        help_text="JSON fields: a number matches when |answer - expected| <= this x max(1, |expected|). 0: equal values.",
+    )  # fmt: skip
+    max_tokens = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1)],
+        help_text="Token budget of an evaluated answer; empty: what a request naming none gets (64). Never below the "
+                  "expected answer's length; at most SERVING_MAX_TOKENS.",
+    )  # fmt: skip
+    replay_limit = models.PositiveIntegerField(
+        default=200, help_text="Replay trials per experiment on recent corrected interactions (0: live trials only)."
+    )
+    replay_days = models.PositiveIntegerField(
+        default=30, validators=[MinValueValidator(1)], help_text="How far back an experiment replays interactions."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "evaluation settings"
+
+    def __str__(self) -> str:
+        return f"evaluation settings of {self.task}"
 
 
 class EvalSuite(models.Model):
@@ -134,7 +174,8 @@ class Trial(models.Model):
 
     experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="trials")
     interaction = models.ForeignKey(Interaction, on_delete=models.CASCADE, related_name="+")
-    shown = models.CharField(max_length=1, help_text="A or B: whose answer the user saw.")
+    shown = models.CharField(max_length=1, blank=True, help_text="A or B: whose answer the user saw (empty for a replay).")
+    replayed = models.BooleanField(default=False, help_text="A replay: both versions answered a logged prompt afterwards.")
     output_a = models.TextField(blank=True)
     output_b = models.TextField(blank=True)
     latency_a_ms = models.PositiveIntegerField(null=True, blank=True)
@@ -143,6 +184,9 @@ class Trial(models.Model):
     verdict = models.CharField(max_length=3, choices=Verdict.choices)
     source = models.CharField(max_length=12, choices=Source.choices)
     detail = models.JSONField(default=dict, blank=True, help_text="Scores or the judge's answer behind the verdict.")
+    ground_truth = models.TextField(blank=True, help_text="The correction (or accepted answer) both answers were scored against.")
+    score_a = models.FloatField(null=True, blank=True, help_text="The control's score against the ground truth.")
+    score_b = models.FloatField(null=True, blank=True, help_text="The challenger's score against the ground truth.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

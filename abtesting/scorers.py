@@ -8,6 +8,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from curation.scoring import ERROR_RE, PLACEHOLDER_RE
 
@@ -21,6 +22,7 @@ class Case:
     keywords: Sequence[str] = ()
     expects_json: bool = False
     length: tuple[int, int] | None = None  # acceptable words (low, high); None: judged from `expected`
+    number_tolerance: float = 0.0  # JSON fields: numbers match when |got - expected| <= this x max(1, |expected|)
 
 
 def _normalize(text: str) -> str:
@@ -61,16 +63,61 @@ def no_error_text(output: str, case: Case) -> float:
     return 0.0 if ERROR_RE.search(output) else 1.0
 
 
+_FENCE = re.compile(r"^```(?:json)?\s*|\s*```$")
+_MISSING = object()
+
+
+def parse_json(text: str) -> Any:
+    """The JSON value of a text (a fenced ```json block is accepted), or _MISSING."""
+    try:
+        return json.loads(_FENCE.sub("", text.strip()))
+    except ValueError:
+        return _MISSING
+
+
 def formatting(output: str, case: Case) -> float:
     """Valid JSON when the case expects JSON (fenced ```json blocks are accepted); else 1."""
     if not case.expects_json:
         return 1.0
-    text = re.sub(r"^```(?:json)?\s*|\s*```$", "", output.strip())
-    try:
-        json.loads(text)
-    except ValueError:
-        return 0.0
-    return 1.0
+    return 0.0 if parse_json(output) is _MISSING else 1.0
+
+
+def is_json_target(expected: str) -> bool:
+    """An expected answer that is a JSON object or array (what field-by-field scoring needs)."""
+    return isinstance(parse_json(expected), dict | list)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def field_score(expected: Any, got: Any, tolerance: float = 0.0) -> float:
+    """Objects: the mean over the union of both key sets (a missing or an extra field scores 0),
+    each field scored recursively; arrays: position by position over the longer one; numbers
+    within the tolerance (1 and 1.0 are equal); anything else equal and of the same type."""
+    if isinstance(expected, dict):
+        if not isinstance(got, dict):
+            return 0.0
+        keys = set(expected) | set(got)
+        return sum(field_score(expected[k], got[k], tolerance) for k in expected if k in got) / len(keys) if keys else 1.0
+    if isinstance(expected, list):
+        if not isinstance(got, list):
+            return 0.0
+        size = max(len(expected), len(got))
+        return sum(field_score(e, g, tolerance) for e, g in zip(expected, got, strict=False)) / size if size else 1.0
+    if _is_number(expected) and _is_number(got):
+        return float(abs(got - expected) <= tolerance * max(1.0, abs(expected)))
+    return float(type(expected) is type(got) and expected == got)
+
+
+def json_fields(output: str, case: Case) -> float:
+    """Field by field against a JSON expected answer (see field_score); an answer that is not
+    valid JSON scores 0. A case whose expected answer is not JSON falls back to normalized match."""
+    expected = parse_json(case.expected)
+    if expected is _MISSING:
+        return normalized_match(output, case)
+    got = parse_json(output)
+    return 0.0 if got is _MISSING else field_score(expected, got, case.number_tolerance)
 
 
 def chrf(output: str, case: Case, *, max_n: int = 6, beta: float = 2.0) -> float:
@@ -102,7 +149,10 @@ SCORERS: dict[str, Callable[[str, Case], float]] = {
     "formatting": formatting,
     "no_error_text": no_error_text,
     "reference_similarity": chrf,
+    "json_fields": json_fields,
 }
+# the scorers that say whether an answer is right (1) rather than how close it comes
+CORRECTNESS = ("json_fields", "exact_match", "normalized_match")
 
 
 @dataclass(frozen=True)

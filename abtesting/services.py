@@ -8,6 +8,7 @@ from collections import defaultdict
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from curation.models import Dataset, DatasetItem
@@ -18,8 +19,8 @@ from registry import serving
 from registry.models import ModelVersion
 from registry.services import version_reject
 
-from . import arena, scorers
-from .models import EvalCase, EvalRun, EvalSuite
+from . import arena, scorers, verdicts
+from .models import EvalCase, EvalRun, EvalSuite, EvaluationSettings
 
 logger = logging.getLogger(__name__)
 DEFAULT_WEIGHTS = {"normalized_match": 2.0, "keyword_coverage": 1.0, "reference_similarity": 1.0, "length": 0.5, "no_placeholders": 0.5,
@@ -61,8 +62,33 @@ DEFAULT_CASES = [
 ]
 
 
+EDITABLE_SETTINGS = {"scorer", "number_tolerance", "max_tokens", "replay_limit", "replay_days"}
+
+
 class EvaluationError(DomainError):
     """An evaluation request refused; nothing was run."""
+
+
+def evaluation_settings(*, task: str) -> EvaluationSettings:
+    """The task's evaluation settings: the saved row, or the defaults (unsaved)."""
+    return verdicts.task_settings(task)
+
+
+@transaction.atomic
+def evaluation_settings_save(*, task: str, **values: Any) -> EvaluationSettings:
+    """Create or change the task's evaluation settings (only the fields given change)."""
+    row = EvaluationSettings.objects.select_for_update().filter(task=task).first() or EvaluationSettings(task=task)
+    unknown = set(values) - EDITABLE_SETTINGS
+    if unknown:
+        raise EvaluationError("Unknown evaluation settings.", fields={name: ["Not a setting."] for name in sorted(unknown)})
+    for name, value in values.items():
+        setattr(row, name, value)
+    try:
+        row.full_clean()
+    except ValidationError as exc:
+        raise EvaluationError("The evaluation settings are invalid; nothing changed.", fields=exc.message_dict) from None
+    row.save()
+    return row
 
 
 @transaction.atomic
@@ -117,10 +143,6 @@ def suites_for_arena(version: ModelVersion) -> list[EvalSuite]:
     return suites or [suite_default(task=version.task)]
 
 
-def _case(case: EvalCase) -> scorers.Case:
-    return scorers.Case(expected=case.expected, keywords=tuple(case.keywords), expects_json=case.expects_json)
-
-
 def eval_run(*, version: ModelVersion, suite: EvalSuite) -> EvalRun:
     """Every case of the suite answered by the version (greedy), scored, summed up per category:
     a job (learning_platform.jobs) whose heart beats while the model answers; a failure is
@@ -133,22 +155,23 @@ def eval_run(*, version: ModelVersion, suite: EvalSuite) -> EvalRun:
 
 def _evaluate(context: JobContext, version: ModelVersion, suite: EvalSuite) -> None:
     cases = list(suite.cases.all())
+    config = verdicts.task_settings(suite.task)
     results = []
     for number, case in enumerate(cases, start=1):
-        max_tokens = min(settings.SERVING_MAX_TOKENS, max(16, len(case.expected) // 2 + 8))
+        # the budget a request would get (or the task's), never short of the expected answer
+        max_tokens = verdicts.answer_budget(config, case.expected)
         generation = serving.generate(version=version, messages=case.messages, max_tokens=max_tokens, temperature=0, n=1)
         output = generation.texts[0]
-        scored = scorers.score(output, _case(case), suite.weights or DEFAULT_WEIGHTS)
+        expected_json = case.expected if case.expects_json else ""  # auto scores JSON fields only where JSON is expected
+        weights = verdicts.weights_for(config, expected=expected_json, weights=suite.weights or DEFAULT_WEIGHTS)
+        scored = scorers.score(output, verdicts.case_of(config, case), weights)
         results.append(
             {
-                "id": case.pk,
-                "category": case.category,
-                "output": output,
-                "score": scored.total * case.weight,
-                "parts": scored.parts,
-                "latency_ms": generation.latency_ms,
+                "id": case.pk, "category": case.category, "output": output, "score": scored.total * case.weight,
+                "parts": scored.parts, "latency_ms": generation.latency_ms, "max_tokens": max_tokens,
+                "completion_tokens": generation.completion_tokens[0] if generation.completion_tokens else None,
             }
-        )
+        )  # fmt: skip
         context.progress(100.0 * number / len(cases))
     grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in results:

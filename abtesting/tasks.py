@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+
 from registry.models import ModelVersion
 
-from . import experiments, reports, services
+from . import experiments, replay, reports, services
 from .guardrails import check_all
+
+logger = logging.getLogger(__name__)
 
 
 def evaluate_candidate(version_id: int) -> str:
@@ -21,7 +25,19 @@ def run_trial(experiment_id: int, interaction_id: str, max_tokens: int = 64, tem
     return f"trial {trial.pk}: {trial.verdict} ({trial.source})" if trial else "skipped (experiment ended or interaction erased)"
 
 
+def run_replay(experiment_id: int) -> str:
+    """Replay trials on the task's recent judged interactions (queued when an experiment starts)."""
+    return f"experiment {experiment_id}: {replay.experiment_replay(experiment_id=experiment_id)} replay trials"
+
+
 def hourly_experiments() -> str:
+    """Top up each running experiment's replay trials (judged interactions arrived meanwhile),
+    then evaluate every open experiment."""
+    for experiment_id in experiments.Experiment.objects.filter(status="running").values_list("pk", flat=True):
+        try:
+            replay.experiment_replay(experiment_id=experiment_id)
+        except Exception:  # one experiment's failing replay does not stop the others' evaluation
+            logger.exception("replaying for experiment %s failed", experiment_id)
     ended = experiments.experiments_evaluate_all()
     return "\n".join(f"experiment {e.pk} ({e.task}): {e.status}, {e.recommendation}" for e in ended) or "no running experiments"
 

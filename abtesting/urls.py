@@ -9,4 +9,5 @@ urlpatterns = [
     path("experiments/<int:pk>", apis.ExperimentDetailApi.as_view(), name="experiment"),
     path("experiments/<int:pk>/<str:action>", apis.ExperimentActionApi.as_view(), name="experiment-action"),
     path("evaluations/reports", apis.ReportListApi.as_view(), name="evaluation-reports"),
+    path("evaluations/settings/<slug:task>", apis.EvaluationSettingsApi.as_view(), name="evaluation-settings"),
 ]

@@ -558,7 +558,7 @@ def test_a_judge_that_answers_garbage_falls_back(training_settings):
     assert "not JSON" in detail["judge_error"]
 
 
-def test_the_admin_changes_a_running_experiments_rules_but_not_its_split(training_settings, client, django_user_model):
+def test_the_admin_changes_a_running_experiments_rules_and_a_shadows_sample_rate(training_settings, client, django_user_model):
     _, challenger = plain_challenger()
     experiment = experiments.experiment_start(challenger=challenger, actor="test", sample_rate=0.3)
     client.force_login(django_user_model.objects.create_superuser("staff", "", "pw"))
@@ -577,4 +577,36 @@ def test_the_admin_changes_a_running_experiments_rules_but_not_its_split(trainin
         0.7,
         0.01,
     )
-    assert experiment.sample_rate == 0.3, "the split never changes after the start"
+    assert experiment.sample_rate == 0.9, "a shadow's sample rate may change: only which requests get a second answer"
+
+
+def test_patch_edits_the_rules_and_sample_rate_through_the_validating_service(training_settings, make_api):
+    api = make_api()
+    _, challenger = plain_challenger()
+    experiment = experiments.experiment_start(challenger=challenger, actor="test", sample_rate=0.2)
+    url = f"/api/v1/experiments/{experiment.pk}"
+    for bad, field in (
+        ({"min_win_rate": 0.4}, "min_win_rate"), ({"alpha": 0}, "alpha"), ({"max_trials": 10, "min_trials": 20}, "max_trials"),
+        ({"min_trials": 0}, "min_trials"), ({"sample_rate": 1.5}, "sample_rate"), ({"max_days": "soon"}, "max_days"),
+        ({"max_trials": 50}, "max_trials"),  # below the running experiment's min_trials (100)
+    ):  # fmt: skip
+        refused = api.patch(url, bad, format="json")
+        assert refused.status_code == 400, (bad, refused.content)
+        assert field in refused.json()["errors"], refused.json()
+    experiment.refresh_from_db()
+    assert (experiment.min_trials, experiment.max_trials, experiment.sample_rate) == (100, 2000, 0.2), "nothing changed"
+    changed = api.patch(url, {"min_trials": 20, "max_trials": 300, "sample_rate": 0.5, "alpha": 0.01}, format="json")
+    assert changed.status_code == 200, changed.content
+    body = changed.json()
+    assert (body["min_trials"], body["max_trials"], body["sample_rate"], body["alpha"]) == (20, 300, 0.5, 0.01)
+    assert body["min_win_rate"] == 0.65, "what is not sent stays"
+    assert body["evaluated_at"] is not None, "evaluated at once under the new rules"
+    assert make_api(scopes=("read",)).patch(url, {"min_trials": 5}, format="json").status_code == 403
+    experiments.experiment_stop(experiment=experiment, actor="test")
+    assert api.patch(url, {"min_trials": 5}, format="json").status_code == 409, "only a running experiment's rules change"
+    assert api.patch("/api/v1/experiments/999999", {"min_trials": 5}, format="json").status_code == 404
+    canary = experiments.experiment_start(challenger=challenger, actor="test", mode="canary", sample_rate=0.2)
+    moved = api.patch(f"/api/v1/experiments/{canary.pk}", {"sample_rate": 0.5}, format="json")
+    assert moved.status_code == 400
+    assert "subjects would move between arms" in moved.json()["errors"]["sample_rate"][0]
+    assert api.patch(f"/api/v1/experiments/{canary.pk}", {"min_trials": 30}, format="json").status_code == 200

@@ -65,3 +65,22 @@ def test_a_suite_weights_its_scorers_and_refuses_unknown_ones():
     assert set(result.parts) == {"exact_match", "keyword_coverage", "length"}
     with pytest.raises(ValueError, match="unknown scorers: vibes"):
         score("x", Case(), {"vibes": 1})
+
+
+def test_json_fields_scores_field_by_field_with_missing_and_extra_fields_counted():
+    from abtesting.scorers import json_fields
+
+    case = Case(expected='{"action": "open", "object": "file", "id": 12}', expects_json=True)
+    assert json_fields('{"id": 12, "object": "file", "action": "open"}', case) == 1.0, "key order does not matter"
+    assert json_fields('```json\n{"action": "open", "object": "file", "id": 12.0}\n```', case) == 1.0, "12.0 is 12"
+    assert json_fields('{"action": "open", "object": "note", "id": 12}', case) == pytest.approx(2 / 3)
+    assert json_fields('{"action": "open", "id": 12}', case) == pytest.approx(2 / 3), "a missing field scores 0"
+    assert json_fields('{"action": "open", "object": "file", "id": 12, "extra": 1}', case) == pytest.approx(3 / 4)
+    assert json_fields('{"action": "open", "object": "file", "id": "12"}', case) == pytest.approx(2 / 3), "types count"
+    assert json_fields('{"action": "open", "object": "file", "id": 1', case) == 0.0, "cut short: not JSON"
+    assert json_fields("", case) == 0.0
+    tolerant = Case(expected='{"amount": 100.0, "items": [1, 2]}', number_tolerance=0.01)
+    assert json_fields('{"amount": 100.5, "items": [1, 2]}', tolerant) == 1.0
+    assert json_fields('{"amount": 102, "items": [1, 2, 3]}', tolerant) == pytest.approx(1 / 3)
+    assert json_fields('{"amount": 100.5, "items": [1, 2]}', Case(expected=tolerant.expected)) == 0.5, "exact by default"
+    assert json_fields("Paris", Case(expected="paris")) == 1.0, "not JSON: normalized match"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from registry import routing
-from registry.models import ServingRoute
+from registry.models import ModelVersion, ServingRoute
 from registry.serving import route
 from registry.stats import stats_refresh
 from tests.factories import InteractionFactory
@@ -51,3 +51,26 @@ def test_requests_are_routed_by_capability_and_stored_performance(django_assert_
     coder.tainted = True
     coder.save()
     assert route("support", ["code"]) == general, "a tainted version is never routed to"
+
+
+@pytest.mark.django_db
+def test_a_route_names_a_version_of_its_task_that_may_serve(client, django_user_model):
+    from django.core.exceptions import ValidationError
+
+    mine = fake_version("support", 1, status="approved")
+    for version, why in (
+        (fake_version("legal", 1, status="approved"), "a version of 'legal', not of 'support'"),
+        (fake_version("support", 2, status="rejected"), "is rejected and never serves"),
+        (fake_version("support", 3, status="approved", tainted=True), "is tainted and never serves"),
+    ):
+        with pytest.raises(ValidationError, match=why):
+            ServingRoute(task="support", version=version, priority=1).full_clean()
+    ServingRoute(task="support", version=mine, priority=1).full_clean()
+    client.force_login(django_user_model.objects.create_superuser("staff", "", "pw"))
+    legal = ModelVersion.objects.get(name="base-legal-v1")
+    form = {"task": "support", "capabilities": "[]", "priority": 1, "enabled": "on"}
+    refused = client.post("/admin/registry/servingroute/add/", {**form, "version": legal.pk})
+    assert refused.status_code == 200
+    assert "not of &#x27;support&#x27;" in refused.content.decode()
+    assert client.post("/admin/registry/servingroute/add/", {**form, "version": mine.pk}).status_code == 302
+    assert list(ServingRoute.objects.values_list("version__name", flat=True)) == [mine.name]

@@ -1,0 +1,91 @@
+"""A low-traffic task still decides: its experiment replays recent corrected interactions (both
+versions answer the logged prompt, the correction is ground truth). The same chain then shows
+the arena's field scores: a candidate trained on wrong labels loses by a wide margin, and no
+evaluated answer had a budget short of its expected answer."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from abtesting import services
+from abtesting.models import EvalCase, EvalRun, Experiment
+from curation.models import TrainingExample
+from registry.models import ActiveModel
+from registry.serving import champion
+from tests.abtesting.test_experiments import corrupted_dataset, train_version
+from tests.training.conftest import command, sft_dataset
+
+pytestmark = pytest.mark.django_db
+
+
+def corrected_traffic(api, *, count: int, seed: int) -> None:
+    """Requests the champion answers, each corrected by its user (a quiet task: nothing else)."""
+    rng = random.Random(seed)
+    for _ in range(count):
+        prompt, target = command(rng)
+        answer = api.post("/api/v1/generate", {"task": "commands", "input_text": prompt, "max_tokens": 40}, format="json")
+        assert answer.status_code == 200, answer.content
+        url = f"/api/v1/interactions/{answer.json()['interaction_id']}/feedback"
+        assert api.post(url, {"kind": "correction", "correction": target}, format="json").status_code == 201
+
+
+def token_count(base_dir, text: str) -> int:
+    from transformers import AutoTokenizer
+
+    return len(AutoTokenizer.from_pretrained(base_dir)(text, add_special_tokens=False)["input_ids"])
+
+
+@pytest.mark.slow
+def test_replays_decide_a_quiet_experiment_and_wrong_labels_lose_the_arena_by_far(
+    training_settings, base_model_dir, make_api, django_capture_on_commit_callbacks
+):
+    settings = training_settings
+    settings.AUTO_EVALUATE = False
+    settings.EXPERIMENT_MIN_TRIALS = 20
+    api = make_api()
+    base = champion("commands")
+    corrected_traffic(api, count=30, seed=21)  # the last weeks of a quiet task: 30 requests, all corrected
+
+    # 1. a good candidate passes the arena; its experiment decides on replays alone (no live request)
+    sft_dataset(count=200)
+    good = train_version()
+    with django_capture_on_commit_callbacks(execute=True):
+        result = services.candidate_evaluate(version=good)
+    assert result["passed"], result
+    experiment = Experiment.objects.get(challenger=good)
+    assert experiment.status == "awaiting_approval", (experiment.reason, experiment.stats)
+    stats = experiment.stats
+    assert stats["replayed"] == stats["trials"] >= 20
+    assert stats["sources"] == {"ground_truth": stats["trials"]}
+    assert stats["wins"] >= 8
+    for trial in experiment.trials.all():
+        assert trial.replayed
+        assert trial.shown == ""
+        assert trial.ground_truth.startswith('{"action"')
+        assert trial.score_a == trial.detail["score_a"]
+        if trial.verdict != "tie":  # the winner is right; a wrong answer never wins
+            assert trial.detail[f"right_{trial.verdict.lower()}"], trial.detail
+    approved = api.post(f"/api/v1/experiments/{experiment.pk}/approve", {"reason": "replays"}, format="json")
+    assert approved.status_code == 200, approved.content
+    assert ActiveModel.objects.get(task="commands").version == good
+
+    # 2. a candidate trained on wrong labels: its field score on the earlier data's JSON answers is far below
+    TrainingExample.objects.all().delete()
+    corrupted_dataset()
+    bad = train_version()
+    result = services.candidate_evaluate(version=bad)
+    assert result["status"] == "rejected", result
+    mine, theirs = result["suites"][f"commands/dataset-{good.dataset_id}"]
+    assert mine <= theirs - 0.2, result["suites"]
+    runs = EvalRun.objects.filter(pk__in=[pk for pair in result["runs"] for pk in pair])
+    rows = [row for run in runs for row in run.results]
+    assert {tuple(row["parts"]) for row in rows} == {("json_fields",)}, "JSON answers are scored field by field"
+
+    # 3. no answer was cut short of its expected answer: the request's budget at least, and room for all of it
+    expected = dict(EvalCase.objects.filter(pk__in=[row["id"] for row in rows]).values_list("pk", "expected"))
+    for row in rows:
+        assert row["max_tokens"] >= 64, row
+        assert row["max_tokens"] > token_count(base_model_dir, expected[row["id"]]), row
+    assert base.pk != good.pk
