@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
@@ -173,3 +174,25 @@ class PerformanceApi(APIView):
         from .stats import stats_read
 
         return Response(stats_read(task=request.query_params.get("task", "")))
+
+
+class VersionExportApi(APIView):
+    """The tar is written as it streams. `adapter` is files copied; `merged` and `ollama` first
+    merge in a child process (torch never loads in the web process) and hold the request for as
+    long as that takes: for big models, run `manage.py export_model` on a worker instead."""
+
+    required_scopes = {"GET": "admin"}
+
+    @extend_schema(
+        parameters=[OpenApiParameter("format", str, enum=["adapter", "merged", "ollama"], description="Default: adapter")],
+        responses={(200, "application/x-tar"): OpenApiTypes.BINARY},
+        summary="Download a version as a tar: its adapter, merged weights or an Ollama folder",
+    )
+    def get(self, request: Request, name: str) -> StreamingHttpResponse:
+        from .export import version_export_tar
+
+        fmt = request.query_params.get("format", "adapter")
+        chunks = version_export_tar(version=_version(name), fmt=fmt)
+        response = StreamingHttpResponse(chunks, content_type="application/x-tar")
+        response["Content-Disposition"] = f'attachment; filename="{name}-{fmt}.tar"'
+        return response

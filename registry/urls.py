@@ -13,5 +13,6 @@ urlpatterns = [
     path("models/performance", apis.PerformanceApi.as_view(), name="models-performance"),
     path("models/rollback/<slug:task>", apis.RollbackApi.as_view(), name="models-rollback"),
     path("models/<str:name>", apis.VersionDetailApi.as_view(), name="model"),
+    path("models/<str:name>/export", apis.VersionExportApi.as_view(), name="model-export"),
     path("models/<str:name>/<str:action>", apis.VersionActionApi.as_view(), name="model-action"),
 ]
