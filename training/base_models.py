@@ -1,21 +1,28 @@
 """The offline base model: a byte-level BPE tokenizer and a few-million-parameter Llama, built
-from the corpus shipped in training/corpus/ in seconds, with no download.
+with no download and briefly pretrained on generated skills (training/corpus/skills.py).
 
 `BASE_MODEL` (settings) names the model every job starts from: a hub id or a local path for
-real use, or empty for this built model (built under ARTIFACTS_DIR on first use). Heavy imports
+real use, or empty for this built model (built under ARTIFACTS_DIR on first use, in a folder
+named by the hash of its recipe, so a change to the recipe builds a new one). Heavy imports
 (torch, transformers, tokenizers) happen inside the functions, never at module import.
 """
 
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import logging
-from dataclasses import asdict, dataclass
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+
+from .corpus import skills
 
 logger = logging.getLogger(__name__)
 
@@ -45,19 +52,49 @@ class TinyConfig:
     num_attention_heads: int = 4
     max_position_embeddings: int = 512
     seed: int = 0
+    # pretraining on generated skills (BASE_MODEL_PRETRAIN_STEPS); 0 leaves the random initialisation
+    pretrain_steps: int = 0
+    batch_size: int = 16
+    sequence_length: int = 256
+    learning_rate: float = 3e-3
+    warmup_steps: int = 30
 
 
-def build_tokenizer(corpus: Path = CORPUS, vocab_size: int = 2048) -> Any:
+def recipe_hash(config: TinyConfig) -> str:
+    """Names a build: the config, the corpus and the code that generates and trains on it."""
+    digest = hashlib.sha256(json.dumps(asdict(config), sort_keys=True).encode())
+    for path in (CORPUS, Path(skills.__file__), Path(__file__)):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def _pre_tokenizer() -> Any:
+    """Spaces and digits stand alone: a word or a number is the same tokens after a space, a quote
+    or a colon, so copying a value from the prompt into JSON is copying tokens one for one."""
+    from tokenizers import pre_tokenizers
+
+    return pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(" ", behavior="isolated"),
+            pre_tokenizers.Digits(individual_digits=True),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True),
+        ]
+    )
+
+
+def build_tokenizer(corpus: Path = CORPUS, vocab_size: int = 2048, seed: int = 0) -> Any:
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
     tokenizer = Tokenizer(models.BPE())
-    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.pre_tokenizer = _pre_tokenizer()
     tokenizer.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False
     )
-    tokenizer.train([str(corpus)], trainer)
+    texts = corpus.read_text().splitlines()
+    texts += [m["content"] for conversation in skills.conversations(2000, seed=seed) for m in conversation]
+    tokenizer.train_from_iterator(texts, trainer)
     # padding side is set here: set later, it is not saved and batched generation would right-pad
     return PreTrainedTokenizerFast(
         tokenizer_object=tokenizer,
@@ -71,13 +108,89 @@ def build_tokenizer(corpus: Path = CORPUS, vocab_size: int = 2048) -> Any:
     )
 
 
+def _segments(conversation: skills.Conversation) -> list[tuple[str, bool]]:
+    """The chat template's text in pieces, each marked whether it is trained on (the answers)."""
+    pieces: list[tuple[str, bool]] = []
+    for message in conversation:
+        if message["role"] == "assistant":
+            pieces += [("<|im_start|>assistant\n", False), (message["content"] + "<|im_end|>", True), ("\n", False)]
+        else:
+            pieces.append((f"<|im_start|>{message['role']}\n{message['content']}<|im_end|>\n", False))
+    return pieces
+
+
+def _packed_rows(tokenizer: Any, config: TinyConfig) -> tuple[Any, Any]:
+    """Enough conversations for the steps, tokenized and packed end to end into rows of
+    `sequence_length`; labels are -100 except on the answers."""
+    import torch
+
+    wanted = config.pretrain_steps * config.batch_size * config.sequence_length
+    conversations = skills.conversations(max(64, wanted // 40), seed=config.seed + 1)
+    segments = [_segments(c) for c in conversations]
+    flat = [text for pieces in segments for text, _ in pieces]
+    encoded = iter(tokenizer(flat, add_special_tokens=False)["input_ids"])
+    ids: list[int] = []
+    labels: list[int] = []
+    for pieces in segments:
+        for _, trained in pieces:
+            tokens = next(encoded)
+            ids += tokens
+            labels += tokens if trained else [-100] * len(tokens)
+    rows = len(ids) // config.sequence_length
+    shape = (rows, config.sequence_length)
+    cut = rows * config.sequence_length
+    return torch.tensor(ids[:cut]).view(shape), torch.tensor(labels[:cut]).view(shape)
+
+
+def pretrain(model: Any, tokenizer: Any, config: TinyConfig) -> dict[str, float]:
+    """A full fine-tune of the random initialisation on generated skills: AdamW, warmup then a
+    cosine decay; rows drawn from a seeded generator. Returns the first and last loss and the time."""
+    import math
+
+    import torch
+
+    start = time.perf_counter()
+    ids, labels = _packed_rows(tokenizer, config)
+    generator = torch.Generator().manual_seed(config.seed)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, betas=(0.9, 0.98), weight_decay=0.01)
+
+    def rate(step: int) -> float:
+        if step < config.warmup_steps:
+            return (step + 1) / config.warmup_steps
+        progress = (step - config.warmup_steps) / max(1, config.pretrain_steps - config.warmup_steps)
+        return 0.1 + 0.45 * (1 + math.cos(math.pi * progress))
+
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, rate)
+    model.train()
+    losses: list[float] = []
+    for step in range(config.pretrain_steps):
+        batch = torch.randint(0, ids.shape[0], (config.batch_size,), generator=generator)
+        loss = model(input_ids=ids[batch], labels=labels[batch]).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        schedule.step()
+        optimizer.zero_grad(set_to_none=True)
+        losses.append(loss.item())
+        if step % 50 == 0 or step == config.pretrain_steps - 1:
+            logger.info("pretraining step %d/%d loss %.3f", step + 1, config.pretrain_steps, losses[-1])
+    model.eval()
+    window = min(20, len(losses))
+    return {
+        "first_loss": round(sum(losses[:window]) / window, 4),
+        "last_loss": round(sum(losses[-window:]) / window, 4),
+        "seconds": round(time.perf_counter() - start, 1),
+    }
+
+
 def build_base_model(out: Path, config: TinyConfig = TinyConfig()) -> Path:
-    """Build the tokenizer and a random-initialised Llama into `out`; returns `out`."""
+    """Build the tokenizer and a Llama into `out`, pretrained for `config.pretrain_steps`
+    (0: random-initialised); returns `out`."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
     out.mkdir(parents=True, exist_ok=True)
-    tokenizer = build_tokenizer(vocab_size=config.vocab_size)
+    tokenizer = build_tokenizer(vocab_size=config.vocab_size, seed=config.seed)
     torch.manual_seed(config.seed)
     model_config = LlamaConfig(
         vocab_size=len(tokenizer),
@@ -93,31 +206,52 @@ def build_base_model(out: Path, config: TinyConfig = TinyConfig()) -> Path:
         pad_token_id=tokenizer.pad_token_id,
     )
     model = LlamaForCausalLM(model_config)
+    pretraining = pretrain(model, tokenizer, config) if config.pretrain_steps else {}
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
-    (out / "build_info.json").write_text(json.dumps({"built_by": "learning_platform", **asdict(config)}, indent=2))
+    info = {"built_by": "learning_platform", "recipe_hash": recipe_hash(config), **asdict(config), "pretraining": pretraining}
+    (out / "build_info.json").write_text(json.dumps(info, indent=2))
     logger.info("built base model in %s (%d parameters)", out, model.num_parameters())
     return out
 
 
+def default_config() -> TinyConfig:
+    """The recipe an empty BASE_MODEL builds: TinyConfig, with BASE_MODEL_PRETRAIN_STEPS when set."""
+    steps = getattr(settings, "BASE_MODEL_PRETRAIN_STEPS", None)
+    return TinyConfig() if steps is None else replace(TinyConfig(), pretrain_steps=steps)
+
+
+def cached_model_path(root: Path, config: TinyConfig) -> Path:
+    return root / "base" / recipe_hash(config) / BUILT_NAME
+
+
 def built_model_path() -> Path:
-    return Path(settings.ARTIFACTS_DIR) / "base" / BUILT_NAME
+    return cached_model_path(Path(settings.ARTIFACTS_DIR), default_config())
 
 
-def resolve_base_model(name: str | None = None) -> str:
-    """What to pass to from_pretrained: BASE_MODEL (a hub id or a path) when set, else the built
-    model, built on first use (under a file lock, so concurrent workers build it once)."""
-    name = name if name is not None else settings.BASE_MODEL
-    if name:
-        return name
-    path = built_model_path()
+def ensure_built(root: Path, config: TinyConfig) -> Path:
+    """The model for `config` under `root`, built on first use under a file lock (concurrent
+    processes build it once) into a temporary folder moved into place when complete."""
+    path = cached_model_path(root, config)
     if (path / "config.json").exists():
-        return str(path)
+        return path
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path.parent / ".build.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not (path / "config.json").exists():
-            build_base_model(path)
-    return str(path)
+            partial = path.with_name(f".{BUILT_NAME}.{os.getpid()}")
+            shutil.rmtree(partial, ignore_errors=True)
+            build_base_model(partial, config)
+            os.replace(partial, path)
+    return path
+
+
+def resolve_base_model(name: str | None = None) -> str:
+    """What to pass to from_pretrained: BASE_MODEL (a hub id or a path) when set, else the built
+    model for the current recipe, built on first use."""
+    name = name if name is not None else settings.BASE_MODEL
+    if name:
+        return name
+    return str(ensure_built(Path(settings.ARTIFACTS_DIR), default_config()))

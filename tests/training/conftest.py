@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import random
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -20,11 +21,15 @@ def command(rng: random.Random) -> tuple[str, str]:
     return f"{action} {thing} {number}", json.dumps({"action": action, "object": thing, "id": number})
 
 
-@pytest.fixture(scope="session")
-def base_model_dir(tmp_path_factory):
-    from training.base_models import build_base_model
+# built once per recipe (its hash names the folder) and shared by every test session after it
+MODEL_CACHE = Path(__file__).resolve().parents[2] / "var" / "test-models"
 
-    return build_base_model(tmp_path_factory.mktemp("base") / "tiny-llama")
+
+@pytest.fixture(scope="session")
+def base_model_dir() -> Path:
+    from training.base_models import TinyConfig, ensure_built
+
+    return ensure_built(MODEL_CACHE, TinyConfig())
 
 
 @pytest.fixture

@@ -1,23 +1,65 @@
-"""The offline base model builds in seconds and loads back with the Auto classes."""
+"""The offline base model: a tokenizer that keeps digits and words whole wherever they stand, a
+build that pretrains on generated skills, cached by the hash of its recipe, loadable with the
+Auto classes."""
 
 from __future__ import annotations
 
 import io
-import time
+import json
 
 import pytest
 from django.core.management import CommandError, call_command
 
-pytestmark = pytest.mark.slow
+from training.corpus import skills
 
 
+def test_the_same_number_and_name_are_the_same_tokens_after_a_space_a_quote_or_a_colon():
+    from training.base_models import build_tokenizer
+
+    tokenizer = build_tokenizer()
+
+    def tokens(text: str) -> list[str]:
+        return tokenizer.convert_ids_to_tokens(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    digits = ["1", "3", "7", "5"]
+    for text in ("order 1375", 'id "1375"', "id:1375", '{"id": 1375}', "(1375)"):
+        found = tokens(text)
+        assert [t for t in found if t.isdigit()] == digits, (text, found)
+        start = found.index("1")
+        assert found[start : start + 4] == digits, (text, found)
+    name = tokens("Whitfield")
+    for text in ("for Whitfield,", '"customer":"Whitfield"', "name: Whitfield"):
+        found = tokens(text)
+        assert any(found[i : i + len(name)] == name for i in range(len(found))), (text, found)
+    for text in ("Refund order 48213 for Dana, amount 129.50", '{"a": [1, 2]}\n\n  two  spaces', "Ünïcode ✓ 3"):
+        assert tokenizer.decode(tokenizer(text, add_special_tokens=False)["input_ids"]) == text
+
+
+def test_the_skills_corpus_is_the_same_for_the_same_seed_and_every_answer_is_in_the_prompt_or_made_of_it():
+    first, again, other = skills.conversations(200, seed=3), skills.conversations(200, seed=3), skills.conversations(200, seed=4)
+    assert first == again
+    assert first != other
+    assert all(c[-1]["role"] == "assistant" and c[-1]["content"] for c in first)
+    filled = [c for c in first if "JSON with" in c[-2]["content"]]
+    assert len(filled) > 30
+    for conversation in filled:
+        prompt, answer = conversation[-2]["content"], json.loads(conversation[-1]["content"])
+        for field, value in answer.items():
+            carried = f"{value:.2f}" if isinstance(value, float) else str(value)
+            assert carried in prompt or f"{carried}0" in prompt or field == "action", (prompt, answer)
+
+
+@pytest.mark.slow
 def test_build_base_model_builds_a_loadable_chat_model(tmp_path):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     out = tmp_path / "base"
-    start = time.perf_counter()
-    call_command("build_base_model", "--out", str(out), stdout=io.StringIO(), stderr=io.StringIO())
-    assert time.perf_counter() - start < 60
+    stdout = io.StringIO()
+    call_command("build_base_model", "--out", str(out), "--pretrain-steps", "1", stdout=stdout, stderr=io.StringIO())
+    assert "pretraining loss" in stdout.getvalue()
+    info = json.loads((out / "build_info.json").read_text())
+    assert (info["pretrain_steps"], len(info["recipe_hash"])) == (1, 12)
+    assert info["pretraining"]["first_loss"] > 0
     tokenizer = AutoTokenizer.from_pretrained(out)
     model = AutoModelForCausalLM.from_pretrained(out)
     assert model.config.model_type == "llama"
@@ -35,21 +77,44 @@ def test_build_base_model_builds_a_loadable_chat_model(tmp_path):
     assert output.shape[1] > 0
 
 
-def test_build_base_model_refuses_a_file_as_target(tmp_path):
+def test_pretraining_sees_the_chat_template_token_for_token(tmp_path):
+    """The pretraining loop tokenizes the template in pieces; they must be what SFT sees whole."""
+    from training.base_models import _segments, build_tokenizer
+
+    tokenizer = build_tokenizer()
+    for conversation in skills.conversations(30, seed=5):
+        whole = tokenizer.apply_chat_template(conversation, tokenize=True, return_dict=True, return_assistant_tokens_mask=True)
+        pieces = [(tokenizer(text, add_special_tokens=False)["input_ids"], trained) for text, trained in _segments(conversation)]
+        assert [t for ids, _ in pieces for t in ids] == whole["input_ids"]
+        assert [int(trained) for ids, trained in pieces for _ in ids] == whole["assistant_masks"]
+
+
+def test_build_base_model_refuses_a_file_as_target_and_a_negative_step_count(tmp_path):
     target = tmp_path / "file"
     target.write_text("x")
     with pytest.raises(CommandError, match="is a file"):
-        call_command("build_base_model", "--out", str(target), "--force")
+        call_command("build_base_model", "--out", str(target), "--force", "--pretrain-steps", "0")
+    with pytest.raises(CommandError, match="0 or more"):
+        call_command("build_base_model", "--out", str(tmp_path / "m"), "--pretrain-steps", "-1")
 
 
-def test_an_empty_base_model_setting_builds_once_and_is_reused(settings, tmp_path):
+@pytest.mark.slow
+def test_an_empty_base_model_setting_builds_once_per_recipe_and_is_reused(settings, tmp_path):
     from training.base_models import resolve_base_model
 
     settings.ARTIFACTS_DIR = tmp_path
     settings.BASE_MODEL = ""
+    settings.BASE_MODEL_PRETRAIN_STEPS = 0
     first = resolve_base_model()
-    stamp = (tmp_path / "base" / "tiny-llama" / "model.safetensors").stat().st_mtime
+    assert first.startswith(str(tmp_path / "base"))
+    assert first.endswith("/tiny-llama"), "versions are named after the folder"
+    weights = tmp_path / first / "model.safetensors"
+    stamp = weights.stat().st_mtime
     assert resolve_base_model() == first
-    assert (tmp_path / "base" / "tiny-llama" / "model.safetensors").stat().st_mtime == stamp
+    assert weights.stat().st_mtime == stamp
+    settings.BASE_MODEL_PRETRAIN_STEPS = 1
+    second = resolve_base_model()
+    assert second != first, "another recipe builds another model"
+    assert json.loads((tmp_path / second / "build_info.json").read_text())["pretrain_steps"] == 1
     settings.BASE_MODEL = "org/some-hub-model"
     assert resolve_base_model() == "org/some-hub-model"

@@ -1,25 +1,41 @@
 from __future__ import annotations
 
+import json
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from training.base_models import build_base_model, built_model_path
+from training.base_models import build_base_model, cached_model_path, default_config
 
 
 class Command(BaseCommand):
-    help = "Build the tiny offline base model (BPE tokenizer + few-million-parameter Llama) from the shipped corpus."
+    help = (
+        "Build the offline base model (BPE tokenizer with one token per digit + a few-million-parameter Llama, "
+        "pretrained briefly on generated skills) with no download."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
-            "--out", type=Path, help="Where to write it (default: ARTIFACTS_DIR/base/tiny-llama, what an empty BASE_MODEL uses)"
-        )
+            "--out", type=Path,
+            help="Where to write it (default: ARTIFACTS_DIR/base/<recipe hash>/tiny-llama, what an empty BASE_MODEL uses)",
+        )  # fmt: skip
         parser.add_argument("--force", action="store_true", help="Rebuild even if a model is already there")
+        parser.add_argument(
+            "--pretrain-steps", type=int, default=None,
+            help="Pretraining steps (default: BASE_MODEL_PRETRAIN_STEPS); 0 leaves the model random-initialised",
+        )  # fmt: skip
 
-    def handle(self, *args: Any, out: Path | None, force: bool, **options: Any) -> None:
-        out = out or built_model_path()
+    def handle(self, *args: Any, out: Path | None, force: bool, pretrain_steps: int | None, **options: Any) -> None:
+        config = default_config()
+        if pretrain_steps is not None:
+            if pretrain_steps < 0:
+                raise CommandError("--pretrain-steps must be 0 or more")
+            config = replace(config, pretrain_steps=pretrain_steps)
+        out = out or cached_model_path(Path(settings.ARTIFACTS_DIR), config)
         if (out / "config.json").exists() and not force:
             self.stdout.write(f"{out} already holds a model (use --force to rebuild)")
             return
@@ -27,7 +43,9 @@ class Command(BaseCommand):
             raise CommandError(f"--out {out} is a file, not a directory")
         start = time.perf_counter()
         try:
-            build_base_model(out)
+            build_base_model(out, config)
         except OSError as exc:
             raise CommandError(f"cannot write the model to {out}: {exc}") from None
-        self.stdout.write(f"built the base model in {out} in {time.perf_counter() - start:.1f}s")
+        pretraining = json.loads((out / "build_info.json").read_text())["pretraining"]
+        loss = f", pretraining loss {pretraining['first_loss']} -> {pretraining['last_loss']}" if pretraining else ""
+        self.stdout.write(f"built the base model in {out} in {time.perf_counter() - start:.1f}s{loss}")
