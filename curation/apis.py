@@ -5,12 +5,17 @@ from __future__ import annotations
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers as drf_serializers
 from rest_framework import status
+from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from . import selectors, serializers, services
+from .importers import import_run_start, import_upload_save
+from .importers.formats import FORMATS
+from .models import ImportRun
 
 
 class RunCreateApi(APIView):
@@ -76,3 +81,55 @@ class GapListApi(APIView):
     )
     def get(self, request: Request) -> Response:
         return Response(serializers.GapSerializer(selectors.gap_list(task=request.query_params.get("task", "")), many=True).data)
+
+
+class ImportInputSerializer(drf_serializers.Serializer):
+    file = drf_serializers.FileField(help_text="JSON Lines, one record a line (any size: streamed to disk).")
+    task = drf_serializers.SlugField(max_length=64)
+    format = drf_serializers.ChoiceField(choices=["auto", *FORMATS], default="auto")
+    source = drf_serializers.ChoiceField(choices=["staff", "user"], default="staff")
+    dry_run = drf_serializers.BooleanField(default=False)
+
+
+class ImportRunSerializer(drf_serializers.ModelSerializer):
+    class Meta:
+        model = ImportRun
+        fields = [
+            "id", "origin", "task", "format", "source", "dry_run", "file_name", "status", "progress", "counts", "refused",
+            "error", "created_at", "started_at", "finished_at",
+        ]  # fmt: skip
+
+
+class ImportCreateApi(APIView):
+    """The upload is spooled to a temporary file by Django, copied under ARTIFACTS_DIR/imports
+    and read by a django-q2 worker line by line; poll GET imports/{id} for the outcome."""
+
+    required_scopes = {"POST": "ingest"}
+    parser_classes = [MultiPartParser]
+
+    @extend_schema(
+        request={"multipart/form-data": ImportInputSerializer},
+        responses={202: ImportRunSerializer},
+        summary="Import a JSONL data set as interactions with the feedback each record implies",
+    )
+    def post(self, request: Request) -> Response:
+        data = ImportInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        path = import_upload_save(upload=values["file"])
+        run = import_run_start(
+            client=request.auth, task=values["task"], path=str(path), fmt=values["format"], source=values["source"],
+            dry_run=values["dry_run"], file_name=values["file"].name[:255], requested_by=f"api:{request.auth.name}",
+        )  # fmt: skip
+        return Response(ImportRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
+
+
+class ImportDetailApi(APIView):
+    required_scopes = {"GET": "ingest"}
+
+    @extend_schema(responses=ImportRunSerializer, summary="An import: status, progress, counts, refused lines with reasons")
+    def get(self, request: Request, run_id: int) -> Response:
+        run = ImportRun.objects.filter(pk=run_id, client=request.auth).first()
+        if run is None:
+            raise services.CurationError("No such import.", code="not_found")
+        return Response(ImportRunSerializer(run).data)

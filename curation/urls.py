@@ -12,6 +12,8 @@ urlpatterns = [
     path("datasets", apis.DatasetListApi.as_view(), name="datasets"),
     path("datasets/<int:dataset_id>", apis.DatasetDetailApi.as_view(), name="dataset"),
     path("datasets/<int:dataset_id>/export", apis.DatasetExportApi.as_view(), name="dataset-export"),
+    path("imports", apis.ImportCreateApi.as_view(), name="imports"),
+    path("imports/<int:run_id>", apis.ImportDetailApi.as_view(), name="import"),
     path("lessons/settings/<slug:task>", lesson_apis.LessonSettingsApi.as_view(), name="lesson-settings"),
     path("subjects/<str:user_id>/memory", lesson_apis.SubjectMemoryApi.as_view(), name="subject-memory"),
 ]

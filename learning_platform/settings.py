@@ -225,6 +225,8 @@ X_FRAME_OPTIONS = "DENY"
 
 # --- Ingestion limits ---
 MAX_REQUEST_BYTES = _read("MAX_REQUEST_BYTES", _positive_int, 8 * 1024 * 1024)
+# A data set uploaded to POST /api/v1/imports (streamed to disk, never held in memory).
+IMPORT_MAX_UPLOAD_BYTES = _read("IMPORT_MAX_UPLOAD_BYTES", _positive_int, 10 * 1024**3)
 MAX_TEXT_BYTES = _read("MAX_TEXT_BYTES", _positive_int, 64 * 1024)
 MAX_METADATA_BYTES = _read("MAX_METADATA_BYTES", _positive_int, 16 * 1024)
 MAX_MESSAGES = _read("MAX_MESSAGES", _positive_int, 256)
@@ -254,9 +256,6 @@ def _pii_detector(value: str) -> str:
 # so a typo stops start-up. A presidio whose packages are missing falls back to the patterns, warned.
 PII_DETECTOR = _read("PII_DETECTOR", _pii_detector, "patterns")
 BASE_MODEL = _read("BASE_MODEL", str, "")
-# Pretraining steps of the offline base model an empty BASE_MODEL builds (training/base_models.py);
-# unset: the recipe's default. Each value is its own cached build.
-BASE_MODEL_PRETRAIN_STEPS: int | None = _read("BASE_MODEL_PRETRAIN_STEPS", _positive_int, None)
 # A training job runs in TRAINING_PROCESSES processes of its own (one per GPU), started with
 # `torchrun TRAINING_LAUNCHER_ARGS --nproc_per_node TRAINING_PROCESSES` (training/launch.py).
 TRAINING_PROCESSES = _read("TRAINING_PROCESSES", _positive_int, 1)
