@@ -16,7 +16,8 @@ import time
 from typing import Any, NamedTuple
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import cache, caches
+from django.core.cache.backends.redis import RedisCache
 from rest_framework import exceptions, throttling
 from rest_framework.request import Request
 
@@ -111,27 +112,42 @@ def _windows(budget: str) -> list[Window]:
 
 
 def _take(client_pk: int, budgets: list[tuple[str, int]], now: float) -> None:
-    """Charge every window of every budget, or none: on the first that refuses, refund the rest."""
+    """Charge every window of every budget, or none: if one refuses, refund them all."""
     plan = [(budget, window, min(cost, window.limit)) for budget, cost in budgets for window in _windows(budget)]
     if not plan:
         return
     base = f"lp:throttle:{client_pk}"
     indexes = [int(now // window.seconds) for _, window, _ in plan]
     previous_keys = [f"{base}:{b}:{w.seconds}:{i - 1}" for (b, w, _), i in zip(plan, indexes, strict=True)]
-    previous = cache.get_many(previous_keys)
-    charged: list[Charge] = []
-    for (budget, window, cost), index, previous_key in zip(plan, indexes, previous_keys, strict=True):
-        charge = Charge(f"{base}:{budget}:{window.seconds}:{index}", cost, 2 * window.seconds + 1)
-        current = _add(charge.key, cost, charge.timeout) - cost
-        charged.append(charge)
+    charges = [Charge(f"{base}:{b}:{w.seconds}:{i}", c, 2 * w.seconds + 1) for (b, w, c), i in zip(plan, indexes, strict=True)]
+    previous, totals = _charge(previous_keys, charges)
+    for (budget, window, cost), index, previous_key, total in zip(plan, indexes, previous_keys, totals, strict=True):
         elapsed = now - index * window.seconds
-        wait = wait_seconds(
-            limit=window.limit, window=window.seconds, previous=previous.get(previous_key, 0), current=current, cost=cost, elapsed=elapsed
-        )
+        before = previous.get(previous_key, 0)
+        wait = wait_seconds(limit=window.limit, window=window.seconds, previous=before, current=total - cost, cost=cost, elapsed=elapsed)
         if wait > 0:
-            for refund in charged:
-                _add(refund.key, -refund.cost, refund.timeout)
+            _charge([], [charge._replace(cost=-charge.cost) for charge in charges])
             raise Refused(budget, window, wait)
+
+
+def _charge(previous_keys: list[str], charges: list[Charge]) -> tuple[dict[str, int], list[int]]:
+    """The previous windows' counts, and each current counter after its charge: one round trip
+    on Redis (a pipeline of MGET, SET NX EX and INCRBY), atomic increments elsewhere."""
+    backend = caches["default"]
+    if not isinstance(backend, RedisCache):
+        return cache.get_many(previous_keys), [_add(charge.key, charge.cost, charge.timeout) for charge in charges]
+    pipe = backend._cache.get_client(write=True).pipeline(transaction=False)
+    full = [backend.make_and_validate_key(key) for key in previous_keys]
+    if full:
+        pipe.mget(full)
+    for charge in charges:
+        key = backend.make_and_validate_key(charge.key)
+        pipe.set(key, 0, ex=charge.timeout, nx=True)
+        pipe.incrby(key, charge.cost)
+    results = pipe.execute()
+    counts = results[0] if full else []
+    previous = {key: int(value) for key, value in zip(previous_keys, counts, strict=True) if value is not None}
+    return previous, [int(total) for total in results[len(results) - 2 * len(charges) + 1 :: 2]]
 
 
 class Refused(exceptions.Throttled):

@@ -23,13 +23,20 @@ T0 = 6000.0  # a whole minute: both windows start here
 CHAT = "/v1/chat/completions"
 
 
-@pytest.fixture
-def clock(monkeypatch):
-    """The throttle's clock, moved by hand (the windows are seconds and minutes long)."""
+REDIS = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:6379/11"}}
+
+
+@pytest.fixture(params=["local memory", "redis"])
+def clock(request, monkeypatch, settings):
+    """The throttle's clock, moved by hand (the windows are seconds and minutes long), over the
+    default local-memory cache and over Redis (the pipelined path every process shares)."""
+    if request.param == "redis":
+        settings.CACHES = REDIS
     now = [T0]
     monkeypatch.setattr(throttling, "clock", lambda: now[0])
     cache.clear()
-    return now
+    yield now
+    cache.clear()
 
 
 def test_the_sliding_window_waits_exactly_until_the_cost_fits():
