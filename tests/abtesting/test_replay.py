@@ -9,7 +9,7 @@ import random
 
 import pytest
 
-from abtesting import services
+from abtesting import experiments, services
 from abtesting.models import EvalCase, EvalRun, Experiment
 from curation.models import TrainingExample
 from registry.models import ActiveModel
@@ -89,3 +89,47 @@ def test_replays_decide_a_quiet_experiment_and_wrong_labels_lose_the_arena_by_fa
         assert row["max_tokens"] >= 64, row
         assert row["max_tokens"] > token_count(base_model_dir, expected[row["id"]]), row
     assert base.pk != good.pk
+
+
+def test_an_experiment_replays_recent_judged_interactions_once_within_its_limits(
+    training_settings, make_api, django_capture_on_commit_callbacks
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from abtesting import tasks
+    from abtesting.models import EvaluationSettings, Trial
+    from interactions.models import Interaction
+    from tests.abtesting.test_experiments import plain_challenger
+
+    api = make_api()
+    champion("commands")  # the base serves the task
+    corrected_traffic(api, count=4, seed=3)
+    accepted = api.post("/api/v1/generate", {"task": "commands", "input_text": "open file 7", "max_tokens": 8}, format="json").json()
+    url = f"/api/v1/interactions/{accepted['interaction_id']}/feedback"
+    assert api.post(url, {"kind": "thumb", "thumb": "up"}, format="json").status_code == 201
+    api.post("/api/v1/generate", {"task": "commands", "input_text": "unjudged 1", "max_tokens": 8}, format="json")
+    old = Interaction.objects.filter(task="commands").order_by("created_at").first()
+    Interaction.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=40))  # outside the window
+    EvaluationSettings.objects.create(task="commands", replay_limit=3)
+    _, challenger = plain_challenger()
+    with django_capture_on_commit_callbacks(execute=True):
+        experiment = experiments.experiment_start(challenger=challenger, actor="test", min_trials=50)
+    replays = list(Trial.objects.filter(experiment=experiment))
+    assert len(replays) == 3, "at most replay_limit"
+    assert all(t.replayed and t.shown == "" and t.source == "ground_truth" for t in replays)
+    assert all(t.output_a == t.output_b and t.verdict == "tie" for t in replays), "the same model twice: ties"
+    assert old.pk not in {t.interaction_id for t in replays}
+    truths = {t.interaction_id: t.ground_truth for t in replays}
+    assert truths[next(iter(truths))]
+    experiment.refresh_from_db()
+    assert experiment.stats["replayed"] == 3
+    EvaluationSettings.objects.filter(task="commands").update(replay_limit=10)
+    tasks.hourly_experiments()  # the hourly top-up: the rest of the judged interactions, once each
+    replays = list(Trial.objects.filter(experiment=experiment, replayed=True))
+    assert len(replays) == 4, "4 corrected + 1 accepted, minus the one outside the window"
+    accepted_trial = next(t for t in replays if str(t.interaction_id) == accepted["interaction_id"])
+    assert accepted_trial.ground_truth == Interaction.objects.get(pk=accepted["interaction_id"]).output_text
+    tasks.hourly_experiments()
+    assert Trial.objects.filter(experiment=experiment).count() == 4, "never twice"
