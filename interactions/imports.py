@@ -38,29 +38,34 @@ class ItemResult:
     errors: dict[str, Any] = field(default_factory=dict)
 
 
-def _problems(item: ImportItem, check: payloads.Limits) -> dict[str, Any]:
-    """Validation errors of an item: its interaction's and each feedback's, by name."""
+def _problems(item: ImportItem, check: payloads.Limits, *, interaction: bool) -> dict[str, Any]:
+    """Validation errors of an item: its feedback's (cleaned into the item on success) and, when
+    asked, its interaction's (otherwise the batch insert checks it, once)."""
     errors: dict[str, Any] = {}
-    try:
-        payloads.validate_interaction(item.interaction, check)
-    except payloads.PayloadError as exc:
-        errors.update(exc.errors)
+    if interaction:
+        try:
+            payloads.validate_interaction(item.interaction, check)
+        except payloads.PayloadError as exc:
+            errors.update(exc.errors)
+    cleaned = []
     for index, feedback in enumerate(item.feedback):
         try:
-            payloads.validate_feedback(feedback, check)
+            cleaned.append(payloads.validate_feedback(feedback, check))
         except payloads.PayloadError as exc:
             errors[f"feedback.{index}"] = exc.errors
     if not item.interaction.get("idempotency_key"):
         errors["idempotency_key"] = ["An imported item needs an idempotency key."]
+    item.feedback = cleaned if not errors else item.feedback
     return errors
 
 
 def _feedback_rows(item: ImportItem, stored: dict[str, Any]) -> tuple[list[dict[str, Any]], list[int]]:
-    """Feedback rows for one created interaction, and the candidates its choices mark chosen."""
+    """Feedback rows for one created interaction (its feedback already cleaned), and the
+    candidates its choices mark chosen."""
     ranks = {c["rank"]: c["id"] for c in stored.get("candidates", ())}
     rows, chosen = [], []
-    for payload in item.feedback:
-        clean = payloads.validate_feedback(payload, limits())
+    for clean in item.feedback:
+        clean = dict(clean)
         rank, candidate_id = clean.pop("candidate_rank", None), clean.pop("candidate_id", None)
         if rank is not None:
             candidate_id = ranks.get(rank)
@@ -104,7 +109,7 @@ def interaction_import_batch(*, client: ApiClient, items: list[ImportItem], stor
     results: list[ItemResult | None] = []
     valid: list[tuple[int, ImportItem]] = []
     for index, item in enumerate(items):
-        errors = _problems(item, check)
+        errors = _problems(item, check, interaction=not store)
         results.append(ItemResult(REFUSED, errors=errors) if errors else None)
         if not errors:
             valid.append((index, item))
@@ -116,11 +121,20 @@ def interaction_import_batch(*, client: ApiClient, items: list[ImportItem], stor
     return [r for r in results if r is not None]
 
 
-def _store_chunk(client: ApiClient, items: list[ImportItem]) -> list[ItemResult]:
+def _store_chunk(client: ApiClient, items: list[ImportItem], *, again: bool = True) -> list[ItemResult]:
+    """All at once; the items the batch refuses (by index) are refused, the others stored again
+    together; any other failure stores them one by one."""
     try:
         return _store(client, items)
-    except (InteractionError, DatabaseError):
-        logger.info("import: a chunk of %d items was refused; storing them one by one", len(items))
+    except InteractionError as exc:
+        named = {int(k): v for k, v in (exc.fields or {}).items() if str(k).isdigit()}
+        if not again or not named or not set(named) <= set(range(len(items))):
+            return [_store_one(client, item) for item in items]
+        rest = [i for i in range(len(items)) if i not in named]
+        stored = iter(_store_chunk(client, [items[i] for i in rest], again=False) if rest else [])
+        return [ItemResult(REFUSED, errors=named[i]) if i in named else next(stored) for i in range(len(items))]
+    except DatabaseError:
+        logger.info("import: a chunk of %d items was refused by the database; storing them one by one", len(items))
         return [_store_one(client, item) for item in items]
 
 
