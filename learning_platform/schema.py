@@ -51,8 +51,9 @@ WRITES = {"post", "put", "patch", "delete"}
 def _statuses(path: str, method: str, operation: dict[str, Any]) -> list[str]:
     # 404 everywhere: a detail's unknown id, a compared or named version, a task the platform lacks
     statuses = ["400", "401", "403", "404", "429", "500"]
+    statuses.append("409")  # e.g. a tainted version refused, a remote server that failed
     if method in WRITES:
-        statuses += ["409", "413"]
+        statuses.append("413")
     if path.startswith("/v1/") or path.endswith("/generate"):
         statuses.append("503")
     return statuses
