@@ -102,15 +102,22 @@ def server_path(version: ModelVersion) -> str:
 
 
 class _Listed:
-    """The names one server serves, as this process last heard them."""
+    """The names one server serves, as this process last heard them. The lock covers refreshing
+    the list and loading: a list fetched while a load was under way cannot hide that load, so
+    concurrent requests for a missing version load it once."""
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.lock = threading.Lock()  # one load at a time per process: concurrent requests load once
+        self.lock = threading.Lock()
         self.names: set[str] = set()
         self.until = 0.0
 
-    def get(self) -> set[str]:
+    def has(self, name: str) -> bool:
+        """Listed, and the list is fresh (no lock: the common case costs nothing)."""
+        return time.monotonic() < self.until and name in self.names
+
+    def current(self) -> set[str]:
+        """The list, fetched again when stale; the caller holds the lock."""
         if time.monotonic() >= self.until:
             self.names = server_models(self.url)
             self.until = time.monotonic() + settings.SERVING_REMOTE_LIST_SECONDS
@@ -144,10 +151,10 @@ def model_for(version: ModelVersion) -> str:
     if not version.adapter_path:
         return base_name(version)
     listed = _listed(settings.SERVING_REMOTE_URL)
-    if not managed() or version.name in listed.get():
+    if not managed() or listed.has(version.name):
         return version.name
     with listed.lock:
-        if version.name not in listed.get():  # another thread may have loaded it meanwhile
+        if version.name not in listed.current():  # another thread may have loaded it meanwhile
             adapter_load(version)
     return version.name
 
