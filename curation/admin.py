@@ -3,13 +3,16 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 
 from . import services
-from .models import CurationConfig, CurationRun, Dataset, DatasetItem, KnowledgeGap, TrainingExample
+from .importers import import_run_start, import_upload_save
+from .importers.formats import FORMATS
+from .models import CurationConfig, CurationRun, Dataset, DatasetItem, GitImportCursor, ImportRun, KnowledgeGap, TrainingExample
 
 DATASET_FILTERS = ("min_tier", "categories", "max_size", "balance", "eval_ratio", "seed")
 
@@ -161,3 +164,50 @@ class KnowledgeGapAdmin(admin.ModelAdmin):
 
 
 from .lessons import admin as lessons_admin  # noqa: E402, F401  (registers lessons and memory)
+
+
+class ImportUploadForm(forms.ModelForm):
+    """The admin page of an import: a JSONL file for a task, queued like an API upload."""
+
+    upload = forms.FileField(help_text="JSON Lines: messages, alpaca, sharegpt, prompt_completion, dpo, kto or openai records.")
+    format = forms.ChoiceField(choices=[(f, f) for f in ("auto", *FORMATS)], initial="auto")
+    source = forms.ChoiceField(choices=[("staff", "staff"), ("user", "user")], initial="staff")
+
+    class Meta:
+        model = ImportRun
+        fields = ["upload", "task", "client", "format", "source", "dry_run"]
+
+
+@admin.register(ImportRun)
+class ImportRunAdmin(admin.ModelAdmin):
+    list_display = ["id", "origin", "task", "file_name", "status", "progress", "dry_run", "created_at"]
+    list_filter = ["status", "origin", "task"]
+    list_select_related = ["client"]
+    raw_id_fields = ["client"]
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
+        if obj is None:
+            kwargs["form"] = ImportUploadForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return [f.name for f in ImportRun._meta.fields if f.name != "id"] if obj else []
+
+    def save_model(self, request: HttpRequest, obj: ImportRun, form: Any, change: bool) -> None:
+        if change:
+            return
+        data = form.cleaned_data
+        run = import_run_start(
+            client=data["client"], task=data["task"], path=str(import_upload_save(upload=data["upload"])), fmt=data["format"],
+            source=data["source"], dry_run=data["dry_run"], file_name=data["upload"].name[:255],
+            requested_by=f"admin:{request.user.get_username()}",
+        )  # fmt: skip
+        obj.pk = run.pk
+        obj.refresh_from_db()
+        self.message_user(request, f"Import run {run.pk} queued.", messages.SUCCESS)
+
+
+@admin.register(GitImportCursor)
+class GitImportCursorAdmin(admin.ModelAdmin):
+    list_display = ["repository", "branch", "task", "last_commit", "updated_at"]
+    readonly_fields = ["repository", "branch", "task", "last_commit", "updated_at"]

@@ -10,6 +10,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from curation import tasks
 from curation.importers.runs import upload_dir
+from curation.models import ImportRun
 from interactions.models import Interaction
 from tests.curation.test_import_data import HAND_WRITTEN
 
@@ -64,3 +65,23 @@ def test_another_client_cannot_read_the_run(api, make_api):
 
 def test_an_import_needs_the_ingest_scope(make_api):
     assert upload(make_api(("read",)), io.BytesIO(b"{}\n").read()).status_code == 403
+
+
+def test_the_admin_page_queues_an_upload_and_the_run_shows_its_outcome(client, django_user_model, api):
+    staff = django_user_model.objects.create_superuser("boss", "boss@example.com", "pw")
+    client.force_login(staff)
+    body = "".join(json.dumps(r) + "\n" for r in HAND_WRITTEN.values()).encode()
+    data = {
+        "upload": SimpleUploadedFile("d.jsonl", body),
+        "task": "admin-up",
+        "client": api.client_obj.pk,
+        "format": "auto",
+        "source": "staff",
+    }
+    response = client.post("/admin/curation/importrun/add/", data)
+    assert response.status_code == 302, response.content[:2000]
+    run = ImportRun.objects.get(task="admin-up")
+    tasks.execute_import(run.pk)
+    page = client.get(f"/admin/curation/importrun/{run.pk}/change/")
+    assert page.status_code == 200
+    assert b"succeeded" in page.content
