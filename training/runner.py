@@ -152,8 +152,7 @@ def train(context: JobContext, *, progress: Progress | None = None) -> None:
     which checkpoint and write the adapter and its metadata; what the row should show is staged
     on `context`."""
     job: TrainingJob = context.job  # type: ignore[assignment]
-    context.stage(library_versions=library_versions())
-    job.library_versions = library_versions()
+    context.stage(library_versions=library_versions())  # the same environment as the training processes'
     payload = _payload(job)
     if not payload["train_rows"]:
         raise BackendError("The dataset's train split is empty.")

@@ -33,7 +33,8 @@ def _training_processes(parent: int) -> list[psutil.Process]:
 
 
 def _ranks(parent: int) -> list[psutil.Process]:
-    return [p for p in _training_processes(parent) if "training.child" in " ".join(p.cmdline())]
+    """The ranks alone (the launcher's command line names training.child too)."""
+    return [p for p in _training_processes(parent) if "torch.distributed.run" not in " ".join(p.cmdline())]
 
 
 def _adapter_tensors(path: str) -> dict:
