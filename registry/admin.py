@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from django.contrib import admin, messages
@@ -60,6 +61,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
         reason_action("promote", "Promote to champion", services.version_promote),
         reason_action("retire", "Retire", services.version_retire),
         "compare",
+        "export_adapter",
     ]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -79,6 +81,26 @@ class ModelVersionAdmin(admin.ModelAdmin):
         lines = [f"{name}: {row[first.name]} → {row[second.name]} ({row['change_percent']}%)" for name, row in table["metrics"].items()]
         self.message_user(request, f"{first.name} vs {second.name}: " + "; ".join(lines), messages.INFO)
         return None
+
+    @admin.action(description="Export the adapter (with lineage and card) under ARTIFACTS_DIR/exports")
+    def export_adapter(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> None:
+        from django.conf import settings
+        from django.utils import timezone
+
+        from .export import version_export
+
+        done = 0
+        for version in queryset:
+            out = Path(settings.ARTIFACTS_DIR) / "exports" / f"{version.name}-adapter-{timezone.now():%Y%m%d%H%M%S}"
+            try:
+                version_export(version=version, fmt="adapter", out=out)
+            except DomainError as exc:
+                self.message_user(request, f"{version.name}: {exc.one_line()}", messages.ERROR)
+                continue
+            done += 1
+            self.message_user(request, f"{version.name} exported to {out}", messages.SUCCESS)
+        if done:
+            self.message_user(request, f"{done} exported (merged and ollama: manage.py export_model).", messages.INFO)
 
     def get_urls(self) -> list[Any]:
         return [path("genealogy/", self.admin_site.admin_view(self.genealogy), name="registry_genealogy"), *super().get_urls()]

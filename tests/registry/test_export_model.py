@@ -230,3 +230,17 @@ def test_the_api_refuses_a_tainted_version_before_streaming(version, make_api):
     response = make_api(("admin",)).get(f"/api/v1/models/{version.name}/export", {"format": "adapter"})
     assert response.status_code == 409
     assert "erasure 7" in response.json()["detail"]
+
+
+def test_the_admin_action_exports_the_adapter_and_refuses_a_tainted_one(version, client, django_user_model, training_settings):
+    client.force_login(django_user_model.objects.create_superuser("boss", "", "pw"))
+    tainted = ModelVersion.objects.create(
+        task="commands", name="tiny-commands-v2", number=2, base_model=version.base_model, adapter_path=version.adapter_path,
+        tainted=True, tainted_reason="erasure 9",
+    )  # fmt: skip
+    data = {"action": "export_adapter", "_selected_action": [version.pk, tainted.pk], "index": 0, "select_across": 0}
+    page = client.post("/admin/registry/modelversion/", data, follow=True).content.decode()
+    assert "tiny-commands-v2 is tainted and is never exported: erasure 9" in page
+    exported = list((Path(training_settings.ARTIFACTS_DIR) / "exports").iterdir())
+    assert [p.name.startswith("tiny-commands-v1-adapter") for p in exported] == [True]
+    assert (exported[0] / "adapter_model.safetensors").exists()
