@@ -38,7 +38,7 @@ class ItemResult:
     errors: dict[str, Any] = field(default_factory=dict)
 
 
-def _problems(item: ImportItem, check: payloads.Limits, *, interaction: bool) -> dict[str, Any]:
+def _problems(item: ImportItem, check: payloads.Limits, *, interaction: bool, seen: dict[str, Any]) -> dict[str, Any]:
     """Validation errors of an item: its feedback's (cleaned into the item on success) and, when
     asked, its interaction's (otherwise the batch insert checks it, once)."""
     errors: dict[str, Any] = {}
@@ -49,8 +49,12 @@ def _problems(item: ImportItem, check: payloads.Limits, *, interaction: bool) ->
             errors.update(exc.errors)
     cleaned = []
     for index, feedback in enumerate(item.feedback):
+        # an import implies the same few feedback payloads again and again: each is checked once
+        memo = repr(sorted(feedback.items()))
         try:
-            cleaned.append(payloads.validate_feedback(feedback, check))
+            if memo not in seen:
+                seen[memo] = payloads.validate_feedback(feedback, check)
+            cleaned.append(seen[memo])
         except payloads.PayloadError as exc:
             errors[f"feedback.{index}"] = exc.errors
     if not item.interaction.get("idempotency_key"):
@@ -108,8 +112,9 @@ def interaction_import_batch(*, client: ApiClient, items: list[ImportItem], stor
     check = limits()
     results: list[ItemResult | None] = []
     valid: list[tuple[int, ImportItem]] = []
+    seen: dict[str, Any] = {}
     for index, item in enumerate(items):
-        errors = _problems(item, check, interaction=not store)
+        errors = _problems(item, check, interaction=not store, seen=seen)
         results.append(ItemResult(REFUSED, errors=errors) if errors else None)
         if not errors:
             valid.append((index, item))
