@@ -81,7 +81,15 @@ def child_run(run_id: int) -> None:
     tasks.execute_import(run_id)
     seconds = time.perf_counter() - start
     counts = ImportRun.objects.get(pk=run_id).counts
-    print(json.dumps({"seconds": seconds, "counts": counts, "peak_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+    print(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "counts": counts,
+                "peak_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+            }
+        )
+    )
 
 
 def timed_import(env: dict[str, str], path: Path) -> dict:
@@ -97,7 +105,14 @@ def child_batch(rows: int) -> None:
         items = []
         for i in range(first, min(first + 1000, rows)):
             turns = record(i)["messages"]
-            items.append({"task": "bench-batch", "messages": turns[:-1], "output_text": turns[-1]["content"], "idempotency_key": f"b-{i}"})
+            items.append(
+                {
+                    "task": "bench-batch",
+                    "messages": turns[:-1],
+                    "output_text": turns[-1]["content"],
+                    "idempotency_key": f"b-{i}",
+                }
+            )
         response = api.post("/api/v1/interactions/batch", {"items": items}, format="json")
         assert response.status_code == 201, response.content[:500]
     seconds = time.perf_counter() - start
@@ -105,7 +120,9 @@ def child_batch(rows: int) -> None:
 
 
 def run_child(env: dict[str, str], *args: str) -> dict:
-    done = subprocess.run([sys.executable, __file__, *args], env=env, cwd=ROOT, capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [sys.executable, __file__, *args], env=env, cwd=ROOT, capture_output=True, text=True, check=False
+    )
     if done.returncode != 0:
         raise SystemExit(done.stderr[-3000:])
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -127,7 +144,12 @@ def main() -> None:
         return child_batch(args.child_batch)
     rows = 20_000 if args.quick else args.rows
     url = os.environ.get("DATABASE_URL", DEFAULT_URL)
-    env = {**os.environ, "DATABASE_URL": url, "DEBUG": "true", "DJANGO_SETTINGS_MODULE": "learning_platform.settings"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "DEBUG": "true",
+        "DJANGO_SETTINGS_MODULE": "learning_platform.settings",
+    }
     env |= {"API_THROTTLE_INGEST": "off", "API_THROTTLE_READ": "off"}
     fresh_database(url, env)
     with tempfile.TemporaryDirectory() as folder:
@@ -141,7 +163,9 @@ def main() -> None:
         print(f"{rows} records ({big.stat().st_size / 1e6:.0f} MB):")
         print(f"  batch endpoint: {rows / batch['seconds']:,.0f} rows/s ({batch['seconds']:.1f} s)")
         seconds, upload = imported["seconds"], imported["upload_seconds"]
-        print(f"  import API:     {rows / seconds:,.0f} rows/s ({seconds:.1f} s, upload {upload:.1f} s), {imported['counts']}")
+        print(
+            f"  import API:     {rows / seconds:,.0f} rows/s ({seconds:.1f} s, upload {upload:.1f} s), {imported['counts']}"
+        )
         print(f"  ratio import/batch: {batch['seconds'] / imported['seconds']:.2f}x (goal >= 0.8x)")
         print(
             f"  import worker peak RSS: {small_run['peak_rss_kb'] / 1024:.0f} MiB at {rows // 4} rows, "

@@ -122,7 +122,8 @@ def heartbeats(model: type[Any], pk: Any, count: int, timeout: float = 20) -> bo
 
 
 def test_every_kind_of_job_is_listed():
-    assert {model.kind() for model in job_models()} == {"curation_run", "training_job", "eval_run"}
+    kinds = {"curation_run", "training_job", "eval_run", "import_run", "retraining"}
+    assert {model.kind() for model in job_models()} == kinds
 
 
 def test_setup_schedules_declares_one_reaper_and_deletes_the_old_one(db):

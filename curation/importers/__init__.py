@@ -5,4 +5,10 @@ from __future__ import annotations
 
 from .runs import import_client, import_run_create, import_run_execute, import_run_start, import_upload_save
 
-__all__ = ["import_client", "import_run_create", "import_run_execute", "import_run_start", "import_upload_save"]
+__all__ = [
+    "import_client",
+    "import_run_create",
+    "import_run_execute",
+    "import_run_start",
+    "import_upload_save",
+]

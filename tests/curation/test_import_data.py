@@ -67,7 +67,10 @@ def test_each_hand_written_format_becomes_an_interaction_with_its_feedback(tmp_p
     curate(task="hand")
     assert ("[]", "", "", None) not in examples("hand", "sft")
     assert {t for _, t, _, _ in examples("hand", "sft")} == {"Paris.", "Bonjour", "Four.", "Blue."}
-    assert {(t, r) for _, t, r, _ in examples("hand", "preference")} == {("Jupiter.", "Mars."), ("Insertion sort.", "Bogosort.")}
+    assert {(t, r) for _, t, r, _ in examples("hand", "preference")} == {
+        ("Jupiter.", "Mars."),
+        ("Insertion sort.", "Bogosort."),
+    }
     assert ("Yes, totally flat.", False) in {(t, label) for _, t, _, label in examples("hand", "binary")}
 
 
@@ -136,7 +139,17 @@ def test_an_unknown_task_slug_is_refused_in_one_line(tmp_path):
 
 
 def _export(dataset, fmt, path) -> str:
-    call_command("export_dataset", str(dataset.pk), "--format", fmt, "--split", "all", "--out", str(path), stderr=io.StringIO())
+    call_command(
+        "export_dataset",
+        str(dataset.pk),
+        "--format",
+        fmt,
+        "--split",
+        "all",
+        "--out",
+        str(path),
+        stderr=io.StringIO(),
+    )
     return str(path)
 
 

@@ -27,7 +27,9 @@ class Repo:
         name, email = author[:-1].split(" <")
         env = {**os.environ, "GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": email}
         env |= {"GIT_COMMITTER_NAME": name, "GIT_COMMITTER_EMAIL": email}
-        done = subprocess.run(["git", "-C", str(self.path), *args], env=env, capture_output=True, text=True, check=True)
+        done = subprocess.run(
+            ["git", "-C", str(self.path), *args], env=env, capture_output=True, text=True, check=True
+        )
         return done.stdout.strip()
 
     def commit(self, message: str, files: dict[str, str | bytes], **kwargs) -> str:
@@ -48,16 +50,25 @@ def repo(tmp_path):
         "Read the API key from settings\n\nAsk grace@example.org before rotating it.",
         {"config.py": f'API_KEY = "{SECRET}"\nOWNER = "grace@example.org"\n'},
     )
-    r.commit("Bump lodash", {"package-lock.json": '{"lockfileVersion": 3}\n'}, author="dependabot[bot] <bot@github.com>")
+    r.commit(
+        "Bump lodash",
+        {"package-lock.json": '{"lockfileVersion": 3}\n'},
+        author="dependabot[bot] <bot@github.com>",
+    )
     r.commit(
         "Add the logo and a shout",
-        {"logo.png": b"\x89PNG\r\n\x1a\n\x00\x00\x00binary", "shout.py": "def shout(s):\n    return s.upper()\n"},
+        {
+            "logo.png": b"\x89PNG\r\n\x1a\n\x00\x00\x00binary",
+            "shout.py": "def shout(s):\n    return s.upper()\n",
+        },
     )
     r.commit("Regenerate the lock file", {"poetry.lock": "[[package]]\nname = 'x'\n"})
     r.git("checkout", "-q", "-b", "feature")
     r.commit("Add farewells", {"bye.py": "def bye():\n    return 'Bye'\n"})
     r.git("checkout", "-q", "main")
-    r.commit("Add a docstring", {"greet.py": "def greet(name):\n    '''Greet.'''\n    return f'Hello {name}'\n"})
+    r.commit(
+        "Add a docstring", {"greet.py": "def greet(name):\n    '''Greet.'''\n    return f'Hello {name}'\n"}
+    )
     r.git("merge", "-q", "--no-ff", "feature", "-m", "Merge branch 'feature'")
     return r
 
@@ -86,7 +97,15 @@ def test_it_imports_the_right_commits_scrubbed(repo):
     assert run.counts["skipped:empty_diff"] == 1  # only a lock file
     assert run.counts["skipped:binary_files_left_out"] == 1
     stored = " ".join(str(i.messages) + i.output_text + str(i.metadata) for i in Interaction.objects.all())
-    for raw in (SECRET, "grace@example.org", "ada@example.com", "Ada Lovelace", "logo.png", "package-lock", "poetry.lock"):
+    for raw in (
+        SECRET,
+        "grace@example.org",
+        "ada@example.com",
+        "Ada Lovelace",
+        "logo.png",
+        "package-lock",
+        "poetry.lock",
+    ):
         assert raw not in stored
     shout = Interaction.objects.get(output_text="Add the logo and a shout")
     assert "shout.py" in shout.messages[0]["content"]
@@ -100,7 +119,9 @@ def test_a_second_run_imports_only_new_commits(repo):
     again = import_git(repo.path)
     assert again.counts.get("read", 0) == 0
     assert Interaction.objects.filter(task="code").count() == 5
-    repo.commit("Handle empty names", {"greet.py": "def greet(name):\n    return f'Hello {name or \"you\"}'\n"})
+    repo.commit(
+        "Handle empty names", {"greet.py": "def greet(name):\n    return f'Hello {name or \"you\"}'\n"}
+    )
     third = import_git(repo.path)
     assert third.counts["read"] == 1
     assert third.counts["created"] == 1
@@ -110,7 +131,10 @@ def test_a_second_run_imports_only_new_commits(repo):
 def test_max_commits_takes_the_oldest_and_the_next_run_goes_on(repo):
     first = import_git(repo.path, "--max-commits", "2")
     assert first.counts["read"] == 2
-    assert messages() == ["Add the greeting module", "Read the API key from settings\n\nAsk [EMAIL] before rotating it."]
+    assert messages() == [
+        "Add the greeting module",
+        "Read the API key from settings\n\nAsk [EMAIL] before rotating it.",
+    ]
     import_git(repo.path)
     assert len(messages()) == 5
 
@@ -120,7 +144,9 @@ def test_huge_diffs_are_skipped_by_the_limit(repo):
     run = import_git(repo.path)
     assert run.counts["skipped:huge_diff"] == 1
     assert "Add the data table" not in messages()
-    assert import_git(repo.path, "--max-diff-bytes", "100000").counts.get("read", 0) == 0  # the cursor moved past it
+    assert (
+        import_git(repo.path, "--max-diff-bytes", "100000").counts.get("read", 0) == 0
+    )  # the cursor moved past it
 
 
 def test_a_dry_run_stores_nothing_and_moves_no_cursor(repo):
