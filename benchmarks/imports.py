@@ -120,9 +120,7 @@ def child_batch(rows: int) -> None:
 
 
 def run_child(env: dict[str, str], *args: str) -> dict:
-    done = subprocess.run(
-        [sys.executable, __file__, *args], env=env, cwd=ROOT, capture_output=True, text=True, check=False
-    )
+    done = subprocess.run([sys.executable, __file__, *args], env=env, cwd=ROOT, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise SystemExit(done.stderr[-3000:])
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -163,9 +161,7 @@ def main() -> None:
         print(f"{rows} records ({big.stat().st_size / 1e6:.0f} MB):")
         print(f"  batch endpoint: {rows / batch['seconds']:,.0f} rows/s ({batch['seconds']:.1f} s)")
         seconds, upload = imported["seconds"], imported["upload_seconds"]
-        print(
-            f"  import API:     {rows / seconds:,.0f} rows/s ({seconds:.1f} s, upload {upload:.1f} s), {imported['counts']}"
-        )
+        print(f"  import API:     {rows / seconds:,.0f} rows/s ({seconds:.1f} s, upload {upload:.1f} s), {imported['counts']}")
         print(f"  ratio import/batch: {batch['seconds'] / imported['seconds']:.2f}x (goal >= 0.8x)")
         print(
             f"  import worker peak RSS: {small_run['peak_rss_kb'] / 1024:.0f} MiB at {rows // 4} rows, "

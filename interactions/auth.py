@@ -67,9 +67,7 @@ class _ClientCache:
             if len(self._entries) > 10_000:
                 self._entries.clear()
             if client is None:
-                self._entries.pop(
-                    key_hash, None
-                )  # unknown keys are not remembered (a new one must work at once)
+                self._entries.pop(key_hash, None)  # unknown keys are not remembered (a new one must work at once)
             else:
                 self._entries[key_hash] = (now, token, client)
         return client

@@ -38,9 +38,7 @@ class ItemResult:
     errors: dict[str, Any] = field(default_factory=dict)
 
 
-def _problems(
-    item: ImportItem, check: payloads.Limits, *, interaction: bool, seen: dict[str, Any]
-) -> dict[str, Any]:
+def _problems(item: ImportItem, check: payloads.Limits, *, interaction: bool, seen: dict[str, Any]) -> dict[str, Any]:
     """Validation errors of an item: its feedback's (cleaned into the item on success) and, when
     asked, its interaction's (otherwise the batch insert checks it, once)."""
     errors: dict[str, Any] = {}
@@ -105,14 +103,10 @@ def _store_one(client: ApiClient, item: ImportItem) -> ItemResult:
         return ItemResult(REFUSED, errors=exc.fields or {"non_field_errors": [str(exc)]})
     except DatabaseError as exc:
         logger.warning("import: an item was refused by the database", exc_info=True)
-        return ItemResult(
-            REFUSED, errors={"non_field_errors": [f"The database refused it: {type(exc).__name__}"]}
-        )
+        return ItemResult(REFUSED, errors={"non_field_errors": [f"The database refused it: {type(exc).__name__}"]})
 
 
-def interaction_import_batch(
-    *, client: ApiClient, items: list[ImportItem], store: bool = True
-) -> list[ItemResult]:
+def interaction_import_batch(*, client: ApiClient, items: list[ImportItem], store: bool = True) -> list[ItemResult]:
     """One result per item, in order. Invalid items are refused with their errors; the rest are
     stored (or, with `store=False`, reported as what a real run would do: created or replayed)."""
     check = limits()
@@ -143,25 +137,15 @@ def _store_chunk(client: ApiClient, items: list[ImportItem], *, again: bool = Tr
             return [_store_one(client, item) for item in items]
         rest = [i for i in range(len(items)) if i not in named]
         stored = iter(_store_chunk(client, [items[i] for i in rest], again=False) if rest else [])
-        return [
-            ItemResult(REFUSED, errors=named[i]) if i in named else next(stored) for i in range(len(items))
-        ]
+        return [ItemResult(REFUSED, errors=named[i]) if i in named else next(stored) for i in range(len(items))]
     except DatabaseError:
-        logger.info(
-            "import: a chunk of %d items was refused by the database; storing them one by one", len(items)
-        )
+        logger.info("import: a chunk of %d items was refused by the database; storing them one by one", len(items))
         return [_store_one(client, item) for item in items]
 
 
-def _would_be(
-    client: ApiClient, items: list[ImportItem], results: list[ItemResult | None]
-) -> list[ItemResult]:
+def _would_be(client: ApiClient, items: list[ImportItem], results: list[ItemResult | None]) -> list[ItemResult]:
     keys = [i.interaction["idempotency_key"] for i, r in zip(items, results, strict=True) if r is None]
-    known = dict(
-        Interaction.objects.filter(client=client, idempotency_key__in=keys).values_list(
-            "idempotency_key", "pk"
-        )
-    )
+    known = dict(Interaction.objects.filter(client=client, idempotency_key__in=keys).values_list("idempotency_key", "pk"))
     out = []
     for item, result in zip(items, results, strict=True):
         if result is None:

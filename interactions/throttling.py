@@ -50,9 +50,7 @@ def parse_rate(rate: str) -> Window:
     return Window(int(count), PERIODS[period[0]], rate)
 
 
-def wait_seconds(
-    *, limit: int, window: int, previous: int, current: int, cost: int, elapsed: float
-) -> float:
+def wait_seconds(*, limit: int, window: int, previous: int, current: int, cost: int, elapsed: float) -> float:
     """Seconds until `cost` more fits under `limit` in a sliding window that is `elapsed` seconds
     into its current fixed window (0: it fits now). `current` excludes `cost`; cost <= limit."""
     weight = 1 - elapsed / window
@@ -118,26 +116,15 @@ def _windows(budget: str) -> list[Window]:
 
 def _take(client_pk: int, budgets: list[tuple[str, int]], now: float) -> None:
     """Charge every window of every budget, or none: if one refuses, refund them all."""
-    plan = [
-        (budget, window, min(cost, window.limit))
-        for budget, cost in budgets
-        for window in _windows(budget)
-    ]
+    plan = [(budget, window, min(cost, window.limit)) for budget, cost in budgets for window in _windows(budget)]
     if not plan:
         return
     base = f"lp:throttle:{client_pk}"
     indexes = [int(now // window.seconds) for _, window, _ in plan]
-    previous_keys = [
-        f"{base}:{b}:{w.seconds}:{i - 1}" for (b, w, _), i in zip(plan, indexes, strict=True)
-    ]
-    charges = [
-        Charge(f"{base}:{b}:{w.seconds}:{i}", c, 2 * w.seconds + 1)
-        for (b, w, c), i in zip(plan, indexes, strict=True)
-    ]
+    previous_keys = [f"{base}:{b}:{w.seconds}:{i - 1}" for (b, w, _), i in zip(plan, indexes, strict=True)]
+    charges = [Charge(f"{base}:{b}:{w.seconds}:{i}", c, 2 * w.seconds + 1) for (b, w, c), i in zip(plan, indexes, strict=True)]
     previous, totals = _charge(previous_keys, charges)
-    for (budget, window, cost), index, previous_key, total in zip(
-        plan, indexes, previous_keys, totals, strict=True
-    ):
+    for (budget, window, cost), index, previous_key, total in zip(plan, indexes, previous_keys, totals, strict=True):
         elapsed = now - index * window.seconds
         before = previous.get(previous_key, 0)
         wait = wait_seconds(
@@ -158,9 +145,7 @@ def _charge(previous_keys: list[str], charges: list[Charge]) -> tuple[dict[str, 
     on Redis (a pipeline of MGET, SET NX EX and INCRBY), atomic increments elsewhere."""
     backend = caches["default"]
     if not isinstance(backend, RedisCache):
-        return cache.get_many(previous_keys), [
-            _add(charge.key, charge.cost, charge.timeout) for charge in charges
-        ]
+        return cache.get_many(previous_keys), [_add(charge.key, charge.cost, charge.timeout) for charge in charges]
     pipe = backend._cache.get_client(write=True).pipeline(transaction=False)
     full = [backend.make_and_validate_key(key) for key in previous_keys]
     if full:
@@ -171,9 +156,7 @@ def _charge(previous_keys: list[str], charges: list[Charge]) -> tuple[dict[str, 
         pipe.incrby(key, charge.cost)
     results = pipe.execute()
     counts = results[0] if full else []
-    previous = {
-        key: int(value) for key, value in zip(previous_keys, counts, strict=True) if value is not None
-    }
+    previous = {key: int(value) for key, value in zip(previous_keys, counts, strict=True) if value is not None}
     return previous, [int(total) for total in results[len(results) - 2 * len(charges) + 1 :: 2]]
 
 
@@ -182,9 +165,5 @@ class Refused(exceptions.Throttled):
 
     def __init__(self, budget: str, window: Window, wait: float) -> None:
         seconds = max(1, math.ceil(wait))
-        what = (
-            "generation tokens (n x max_tokens)"
-            if budget == "generation_tokens"
-            else f"{budget} requests"
-        )
+        what = "generation tokens (n x max_tokens)" if budget == "generation_tokens" else f"{budget} requests"
         super().__init__(wait=seconds, detail=f"Over this API key's rate of {window.rate} {what}.")

@@ -31,9 +31,7 @@ ATTACKER, STAFF_DESK = "203.0.113.9", "198.51.100.4"
 
 
 def _login(client, password: str, *, ip: str = ATTACKER, username: str = "staff"):
-    return client.post(
-        LOGIN, {"username": username, "password": password, "next": "/admin/"}, REMOTE_ADDR=ip
-    )
+    return client.post(LOGIN, {"username": username, "password": password, "next": "/admin/"}, REMOTE_ADDR=ip)
 
 
 @pytest.fixture
@@ -56,13 +54,9 @@ def test_the_lock_holds_one_username_from_one_address_and_staff_can_lift_it(clie
     User.objects.create_superuser("colleague", "", "theirs")
     for n in range(10):
         _login(client, f"guess-{n}")
-    assert _login(client, "theirs", username="colleague").status_code == 302, (
-        "another username from that address"
-    )
+    assert _login(client, "theirs", username="colleague").status_code == 302, "another username from that address"
     client.logout()
-    assert _login(client, "the-right-one", ip=STAFF_DESK).status_code == 302, (
-        "the same username from elsewhere"
-    )
+    assert _login(client, "the-right-one", ip=STAFF_DESK).status_code == 302, "the same username from elsewhere"
     client.logout()
     assert _login(client, "the-right-one").status_code == 429
     call_command("axes_reset_ip_username", ATTACKER, "staff", stdout=io.StringIO())
@@ -78,9 +72,7 @@ def test_the_redaction_takes_user_ids_out_of_paths_and_queries_and_keeps_the_res
         "GET /api/v1/interactions?task=t&user_id={user_id}&page_size=2"
     )
     assert redact("/api/v1/interactions?user%5Fid=carol") == "/api/v1/interactions?user%5Fid={user_id}"
-    assert (
-        redact("POST /api/v1/interactions/5/feedback?a=b") == "POST /api/v1/interactions/5/feedback?a=b"
-    )
+    assert redact("POST /api/v1/interactions/5/feedback?a=b") == "POST /api/v1/interactions/5/feedback?a=b"
     record = logging.LogRecord(
         "django.request",
         logging.WARNING,
@@ -133,9 +125,7 @@ def live(django_db_setup, django_db_blocker, tmp_path_factory):
             "--web-workers",
             "2",
         ]
-        process = subprocess.Popen(
-            command, cwd=ROOT, env=env, stdout=stdout, stderr=stderr, start_new_session=True
-        )
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=stdout, stderr=stderr, start_new_session=True)
     try:
         assert _wait_for(lambda: _status(port, "GET", "/healthz") == 200, 60), err.read_text()
         yield SimpleNamespace(port=port, stdout=out, stderr=err)
@@ -152,14 +142,10 @@ def _status(port: int, method: str, path: str, key: str = "", body: dict | None 
     return _call(port, method, path, key, body)[0]
 
 
-def _call(
-    port: int, method: str, path: str, key: str = "", body: dict | None = None
-) -> tuple[int, dict[str, str]]:
+def _call(port: int, method: str, path: str, key: str = "", body: dict | None = None) -> tuple[int, dict[str, str]]:
     data = json.dumps(body).encode() if body is not None else None
     headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {key}"} if key else {})}
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}{path}", data=data, method=method, headers=headers
-    )
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data, method=method, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 (a fixed http URL)
             return response.status, dict(response.headers)
@@ -185,24 +171,16 @@ def test_the_live_servers_logs_never_show_a_user_id_from_a_path_or_query(live):
     ]
     assert [_status(live.port, m, p, key, b) for m, p, b, _ in requests] == [s for *_, s in requests]
     redacted = [f"{m} {p.replace(SECRET_USER, '{user_id}')} HTTP/1.1" for m, p, _, _ in requests]
-    assert _wait_for(lambda: all(line in live.stdout.read_text() for line in redacted), 10), (
-        live.stdout.read_text()
-    )
-    assert (
-        "WARNING django.request Not Found: /api/v1/subjects/{user_id}/export" in live.stderr.read_text()
-    )
+    assert _wait_for(lambda: all(line in live.stdout.read_text() for line in redacted), 10), live.stdout.read_text()
+    assert "WARNING django.request Not Found: /api/v1/subjects/{user_id}/export" in live.stderr.read_text()
     for log in (live.stdout, live.stderr):
         assert SECRET_USER not in log.read_text()
 
 
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
-def test_a_key_deactivated_in_this_process_is_refused_by_the_live_servers_very_next_request(
-    live, settings, client
-):
-    settings.CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS}
-    }
+def test_a_key_deactivated_in_this_process_is_refused_by_the_live_servers_very_next_request(live, settings, client):
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS}}
     settings.API_KEY_CACHE_SECONDS = 300
     api_client = ApiClientFactory(scopes=["read"])
     key, here = api_client.raw_key, APIClient()
@@ -210,16 +188,12 @@ def test_a_key_deactivated_in_this_process_is_refused_by_the_live_servers_very_n
     assert [_status(live.port, "GET", "/api/v1/interactions", key) for _ in range(12)] == [200] * 12
     assert here.get("/api/v1/interactions").status_code == 200
     ApiClient.objects.filter(pk=api_client.pk).update(is_active=False)  # behind the platform's back
-    assert here.get("/api/v1/interactions").status_code == 200, (
-        "the process cache is on: no query per request"
-    )
+    assert here.get("/api/v1/interactions").status_code == 200, "the process cache is on: no query per request"
     ApiClient.objects.filter(pk=api_client.pk).update(is_active=True)
 
     client.force_login(User.objects.create_superuser("keeper", "", "pw"))
     change = reverse("admin:interactions_apiclient_change", args=[api_client.pk])
-    saved = client.post(
-        change, {"name": api_client.name, "scopes": ["read"], "_save": "Save"}
-    )  # is_active unticked
+    saved = client.post(change, {"name": api_client.name, "scopes": ["read"], "_save": "Save"})  # is_active unticked
     assert saved.status_code == 302
     assert _status(live.port, "GET", "/api/v1/interactions", key) == 401
     assert [_status(live.port, "GET", "/api/v1/interactions", key) for _ in range(10)] == [401] * 10
@@ -232,8 +206,6 @@ def test_the_live_servers_two_workers_share_one_throttle_budget(live):
     key = ApiClientFactory(scopes=["ingest"]).raw_key
     body = {"task": "door", "input_text": "hello", "output_text": "hi"}
     answers = [_call(live.port, "POST", "/api/v1/interactions", key, body) for _ in range(10)]
-    assert [status for status, _ in answers] == [201] * 4 + [429] * 6, (
-        "API_THROTTLE_INGEST=4/min for both workers together"
-    )
+    assert [status for status, _ in answers] == [201] * 4 + [429] * 6, "API_THROTTLE_INGEST=4/min for both workers together"
     assert all(int(headers["Retry-After"]) >= 1 for _, headers in answers[4:])
     assert Interaction.objects.filter(task="door", client__key_prefix=key[:10]).count() == 4

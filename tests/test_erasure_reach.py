@@ -139,7 +139,8 @@ def trained_like(task: str, dataset: Dataset, number: int, **fields) -> ModelVer
 
 @pytest.mark.django_db
 def test_a_tainted_champion_rolls_back_to_its_newest_untainted_predecessor_and_is_retrained(
-    training_settings, django_capture_on_commit_callbacks
+    training_settings,  # noqa: F811
+    django_capture_on_commit_callbacks,
 ):
     people = People()
     dataset = people.curate()
@@ -178,7 +179,7 @@ def test_a_tainted_champion_rolls_back_to_its_newest_untainted_predecessor_and_i
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("policy", ["rollback", "alert_only"])
-def test_the_tasks_policy_decides_what_a_tainted_champion_does(training_settings, policy, make_api):
+def test_the_tasks_policy_decides_what_a_tainted_champion_does(training_settings, policy, make_api):  # noqa: F811
     PromotionPolicy.objects.create(task="support", on_taint=policy)
     people = People()
     dataset = people.curate()
@@ -205,7 +206,7 @@ def test_the_tasks_policy_decides_what_a_tainted_champion_does(training_settings
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("mode", ["shadow", "canary"])
-def test_an_experiment_with_a_tainted_challenger_stops_in_the_erasure_and_the_challenger_is_retrained(training_settings, mode):
+def test_an_experiment_with_a_tainted_challenger_stops_in_the_erasure_and_the_challenger_is_retrained(training_settings, mode):  # noqa: F811
     people = People()
     dataset = people.curate()
     control = fake_version("support", 0, status="approved")
@@ -236,7 +237,7 @@ def test_a_tainted_judge_is_never_asked(settings):
 
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
-def test_an_erased_persons_champion_is_rolled_back_retrained_without_them_and_nothing_of_them_remains(training_settings, tmp_path):
+def test_an_erased_persons_champion_is_rolled_back_retrained_without_them_and_nothing_of_them_remains(training_settings, tmp_path):  # noqa: F811
     """Committed for real (pg_dump reads another connection): training, erasure, retraining."""
     settings = training_settings
     settings.VAR_DIR = tmp_path / "var"

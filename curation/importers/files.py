@@ -48,9 +48,7 @@ def _key(task: str, body: dict[str, Any]) -> str:
     return f"import-{digest}"
 
 
-def item_for(
-    parsed: formats.Parsed, *, task: str, source: str, metadata: dict[str, Any] | None = None
-) -> ImportItem:
+def item_for(parsed: formats.Parsed, *, task: str, source: str, metadata: dict[str, Any] | None = None) -> ImportItem:
     """The interaction and feedback a record implies: an SFT answer approved (a thumb up), a
     pair as two candidates with a choice, a KTO completion with its thumb."""
     interaction: dict[str, Any] = {"task": task, "messages": parsed.prompt, "output_text": parsed.target}
@@ -116,9 +114,7 @@ class FileImport:
                 continue
             first_line[key] = number
             unique.append((number, item))
-        results = interaction_import_batch(
-            client=self.client, items=[i for _, i in unique], store=not self.dry_run
-        )
+        results = interaction_import_batch(client=self.client, items=[i for _, i in unique], store=not self.dry_run)
         for (number, _), result in zip(unique, results, strict=True):
             if result.status == REFUSED:
                 self.report.refuse(number, _reason(result.errors))

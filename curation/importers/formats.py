@@ -83,9 +83,7 @@ def _message(value: Any, where: str) -> dict[str, str]:
     if role not in ROLES:
         raise RecordError(f"{where}: role must be one of {', '.join(ROLES)}.")
     if isinstance(content, list):  # OpenAI content parts: keep the text ones
-        content = "".join(
-            p.get("text", "") for p in content if isinstance(p, Mapping) and p.get("type") == "text"
-        )
+        content = "".join(p.get("text", "") for p in content if isinstance(p, Mapping) and p.get("type") == "text")
     if not isinstance(content, str):
         raise RecordError(f"{where}: content must be a string.")
     return {"role": role, "content": content}
@@ -133,9 +131,7 @@ def parse_openai(record: Mapping[str, Any]) -> Parsed:
     source = record.get("input")
     prompt = _messages(source.get("messages") if isinstance(source, Mapping) else None, "input.messages")
     chosen = _answer(record.get("preferred_output"), "preferred_output")
-    return Parsed(
-        "preference", prompt, chosen, _answer(record.get("non_preferred_output"), "non_preferred_output")
-    )
+    return Parsed("preference", prompt, chosen, _answer(record.get("non_preferred_output"), "non_preferred_output"))
 
 
 def _context(text: str) -> list[dict[str, str]]:
@@ -167,9 +163,7 @@ def parse_sharegpt(record: Mapping[str, Any]) -> Parsed:
     for index, turn in enumerate(turns):
         role = SHAREGPT_ROLES.get(turn.get("from")) if isinstance(turn, Mapping) else None
         if role is None:
-            raise RecordError(
-                f"conversations[{index}]: from must be one of {', '.join(sorted(SHAREGPT_ROLES))}."
-            )
+            raise RecordError(f"conversations[{index}]: from must be one of {', '.join(sorted(SHAREGPT_ROLES))}.")
         if not isinstance(turn.get("value"), str):
             raise RecordError(f"conversations[{index}]: value must be a string.")
         messages.append({"role": role, "content": turn["value"]})
@@ -191,9 +185,7 @@ def parse_kto(record: Mapping[str, Any]) -> Parsed:
     label = record.get("label")
     if not isinstance(label, bool):
         raise RecordError("label must be true or false.")
-    return Parsed(
-        "binary", _prompt(record.get("prompt")), _answer(record.get("completion"), "completion"), label=label
-    )
+    return Parsed("binary", _prompt(record.get("prompt")), _answer(record.get("completion"), "completion"), label=label)
 
 
 PARSERS: dict[str, Callable[[Mapping[str, Any]], Parsed]] = {

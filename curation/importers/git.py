@@ -106,9 +106,7 @@ def _kept_paths(repo: Path, sha: str) -> tuple[list[str], int]:
 
 
 def _diff(repo: Path, sha: str, paths: list[str]) -> str:
-    return git(
-        repo, "show", "--format=", "--patch", "--no-color", "--no-ext-diff", "--no-renames", sha, "--", *paths
-    )
+    return git(repo, "show", "--format=", "--patch", "--no-color", "--no-ext-diff", "--no-renames", sha, "--", *paths)
 
 
 def _scrubbed(text: str) -> str:
@@ -117,9 +115,7 @@ def _scrubbed(text: str) -> str:
 
 def examine(repo: Path, sha: str, limits: Limits, walk: Walk) -> None:
     """Add one commit to the walk, or count why it is skipped."""
-    parents, author, email, message = git(repo, "show", "-s", "--format=%P%x00%an%x00%ae%x00%B", sha).split(
-        "\0", 3
-    )
+    parents, author, email, message = git(repo, "show", "-s", "--format=%P%x00%an%x00%ae%x00%B", sha).split("\0", 3)
     if len(parents.split()) > 1:
         return walk.skip("merge")
     if BOT_AUTHOR.search(author) or BOT_AUTHOR.search(email):

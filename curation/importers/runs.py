@@ -140,9 +140,7 @@ def _finish(context: JobContext, report: Report) -> None:
 
 
 def _execute_file(context: JobContext, run: ImportRun, progress: Progress | None) -> None:
-    importer = FileImport(
-        client=run.client, task=run.task, fmt=run.format, source=run.source, dry_run=run.dry_run
-    )
+    importer = FileImport(client=run.client, task=run.task, fmt=run.format, source=run.source, dry_run=run.dry_run)
     report_progress = _reporter(context, importer.report, progress)
     importer.run(Path(run.path), lambda done, size: report_progress(100.0 * done / max(size, 1)))
     _finish(context, importer.report)
@@ -160,9 +158,7 @@ def _execute_git(context: JobContext, run: ImportRun, progress: Progress | None)
     shas = shas[: options["max_commits"]] if truncated else shas
     context.log(f"{len(shas)} new commits on {branch}" + (f" after {after[:10]}" if after else ""))
     limits = git.Limits(**{k: options[k] for k in ("max_diff_bytes", "min_diff_lines") if k in options})
-    importer = FileImport(
-        client=run.client, task=run.task, fmt="auto", source=run.source, dry_run=run.dry_run
-    )
+    importer = FileImport(client=run.client, task=run.task, fmt="auto", source=run.source, dry_run=run.dry_run)
     report_progress = _reporter(context, importer.report, progress)
     merges = git.git(repo, "rev-list", "--merges", "--count", f"{after}..{tip}" if after else tip).strip()
     importer.report.counts["skipped:merge"] = int(merges or 0)
@@ -177,9 +173,7 @@ def _execute_git(context: JobContext, run: ImportRun, progress: Progress | None)
         report_progress(100.0 * (start + CHUNK) / max(len(shas), 1))
     if not run.dry_run and shas:
         last = shas[-1] if truncated else tip  # the rest waits for the next run
-        GitImportCursor.objects.update_or_create(
-            repository=repository, branch=branch, task=run.task, defaults={"last_commit": last}
-        )
+        GitImportCursor.objects.update_or_create(repository=repository, branch=branch, task=run.task, defaults={"last_commit": last})
     _finish(context, importer.report)
 
 
@@ -188,8 +182,6 @@ def _store_commits(importer: FileImport, run: ImportRun, walk: git.Walk) -> None
     for number, commit in enumerate(walk.commits, start=1):
         prompt = [{"role": "user", "content": git.PROMPT + commit.diff}]
         parsed = formats.Parsed("sft", prompt, commit.message)
-        chunk.append(
-            (number, item_for(parsed, task=run.task, source=run.source, metadata={"git_commit": commit.sha}))
-        )
+        chunk.append((number, item_for(parsed, task=run.task, source=run.source, metadata={"git_commit": commit.sha})))
     if chunk:
         importer.flush(chunk)

@@ -40,9 +40,7 @@ MERGE_SCRIPT = Path(__file__).with_name("merge.py")
 
 def _check(version: ModelVersion, fmt: str) -> None:
     if fmt not in FORMATS:
-        raise RegistryError(
-            f"Unknown export format {fmt!r}.", fields={"format": [f"One of {', '.join(FORMATS)}."]}
-        )
+        raise RegistryError(f"Unknown export format {fmt!r}.", fields={"format": [f"One of {', '.join(FORMATS)}."]})
     if version.tainted:
         raise RegistryError(
             f"{version.name} is tainted and is never exported: {version.tainted_reason or 'an erasure removed its data'}",

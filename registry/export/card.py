@@ -38,9 +38,7 @@ def training_meta(version: ModelVersion) -> dict[str, Any]:
     meta.setdefault("versions", job.library_versions if job else {})
     dataset = version.dataset
     if dataset is not None:
-        meta.setdefault(
-            "dataset", {"id": dataset.pk, "name": str(dataset), "manifest_hash": dataset.manifest_hash}
-        )
+        meta.setdefault("dataset", {"id": dataset.pk, "name": str(dataset), "manifest_hash": dataset.manifest_hash})
     return {
         **meta,
         "version": version.name,
@@ -51,10 +49,7 @@ def training_meta(version: ModelVersion) -> dict[str, Any]:
 
 
 def _table(values: dict[str, Any]) -> str:
-    rows = "\n".join(
-        f"| {k} | {json.dumps(v, default=str) if isinstance(v, dict | list) else v} |"
-        for k, v in sorted(values.items())
-    )
+    rows = "\n".join(f"| {k} | {json.dumps(v, default=str) if isinstance(v, dict | list) else v} |" for k, v in sorted(values.items()))
     return "| name | value |\n|---|---|\n" + (rows or "| (none) | |")
 
 
@@ -82,9 +77,7 @@ def system_prompt(version: ModelVersion) -> str:
     if version.dataset_id is None:
         return ""
     counts: Counter[str] = Counter()
-    for prompt in DatasetItem.objects.filter(dataset_id=version.dataset_id).values_list("prompt", flat=True)[
-        :5000
-    ]:
+    for prompt in DatasetItem.objects.filter(dataset_id=version.dataset_id).values_list("prompt", flat=True)[:5000]:
         if prompt and prompt[0].get("role") == "system":
             counts[prompt[0].get("content", "")] += 1
     return counts.most_common(1)[0][0] if counts else ""

@@ -35,14 +35,8 @@ def template_parts(tokenizer: Any) -> dict[str, Any]:
             before, after = text.split(SENTINEL)
             parts["roles"][role] = [before, after]
     plain = _render(tokenizer, [{"role": "user", "content": SENTINEL}])
-    parts["generation_prompt"] = _render(tokenizer, [{"role": "user", "content": SENTINEL}], True)[
-        len(plain) :
-    ]
-    stops = [
-        t
-        for t in (tokenizer.eos_token, "<|im_end|>", "<|eot_id|>", "<|end|>")
-        if t and t in tokenizer.get_vocab()
-    ]
+    parts["generation_prompt"] = _render(tokenizer, [{"role": "user", "content": SENTINEL}], True)[len(plain) :]
+    stops = [t for t in (tokenizer.eos_token, "<|im_end|>", "<|eot_id|>", "<|end|>") if t and t in tokenizer.get_vocab()]
     parts["stop"] = list(dict.fromkeys(stops))
     parts["context_length"] = int(min(getattr(tokenizer, "model_max_length", 4096), 1 << 20))
     return parts
@@ -59,11 +53,7 @@ def merge(base: str, adapter: str, out: Path) -> dict[str, Any]:
     source = adapter if (Path(adapter) / "tokenizer_config.json").exists() else base
     tokenizer = AutoTokenizer.from_pretrained(source)
     tokenizer.save_pretrained(out)
-    return (
-        template_parts(tokenizer)
-        if tokenizer.chat_template
-        else {"roles": {}, "stop": [], "generation_prompt": ""}
-    )
+    return template_parts(tokenizer) if tokenizer.chat_template else {"roles": {}, "stop": [], "generation_prompt": ""}
 
 
 def main(argv: list[str]) -> int:

@@ -554,7 +554,7 @@ def test_a_judge_that_answers_garbage_falls_back(training_settings):
     finally:
         server.shutdown()
     assert (verdict, source) == ("B", "heuristic")
-    assert "The judge failed: RegistryError" in detail["judge_error"]
+    assert detail["judge_error"].startswith("The judge failed: RemoteError")
     assert "not JSON" in detail["judge_error"]
 
 

@@ -47,9 +47,7 @@ def test_an_upload_is_queued_run_by_the_worker_and_its_copy_removed(api, django_
 
 def test_an_upload_larger_than_the_request_limit_is_accepted(api, settings):
     settings.MAX_REQUEST_BYTES = 1024
-    body = b"".join(
-        json.dumps({"prompt": f"q{i}", "completion": f"a{i}"}).encode() + b"\n" for i in range(200)
-    )
+    body = b"".join(json.dumps({"prompt": f"q{i}", "completion": f"a{i}"}).encode() + b"\n" for i in range(200))
     assert len(body) > settings.MAX_REQUEST_BYTES
     assert upload(api, body).status_code == 202
     assert api.post("/api/v1/interactions", {"input_text": "x" * 2000}, format="json").status_code == 413

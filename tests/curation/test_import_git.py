@@ -27,9 +27,7 @@ class Repo:
         name, email = author[:-1].split(" <")
         env = {**os.environ, "GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": email}
         env |= {"GIT_COMMITTER_NAME": name, "GIT_COMMITTER_EMAIL": email}
-        done = subprocess.run(
-            ["git", "-C", str(self.path), *args], env=env, capture_output=True, text=True, check=True
-        )
+        done = subprocess.run(["git", "-C", str(self.path), *args], env=env, capture_output=True, text=True, check=True)
         return done.stdout.strip()
 
     def commit(self, message: str, files: dict[str, str | bytes], **kwargs) -> str:
@@ -66,9 +64,7 @@ def repo(tmp_path):
     r.git("checkout", "-q", "-b", "feature")
     r.commit("Add farewells", {"bye.py": "def bye():\n    return 'Bye'\n"})
     r.git("checkout", "-q", "main")
-    r.commit(
-        "Add a docstring", {"greet.py": "def greet(name):\n    '''Greet.'''\n    return f'Hello {name}'\n"}
-    )
+    r.commit("Add a docstring", {"greet.py": "def greet(name):\n    '''Greet.'''\n    return f'Hello {name}'\n"})
     r.git("merge", "-q", "--no-ff", "feature", "-m", "Merge branch 'feature'")
     return r
 
@@ -119,9 +115,7 @@ def test_a_second_run_imports_only_new_commits(repo):
     again = import_git(repo.path)
     assert again.counts.get("read", 0) == 0
     assert Interaction.objects.filter(task="code").count() == 5
-    repo.commit(
-        "Handle empty names", {"greet.py": "def greet(name):\n    return f'Hello {name or \"you\"}'\n"}
-    )
+    repo.commit("Handle empty names", {"greet.py": "def greet(name):\n    return f'Hello {name or \"you\"}'\n"})
     third = import_git(repo.path)
     assert third.counts["read"] == 1
     assert third.counts["created"] == 1
@@ -144,9 +138,7 @@ def test_huge_diffs_are_skipped_by_the_limit(repo):
     run = import_git(repo.path)
     assert run.counts["skipped:huge_diff"] == 1
     assert "Add the data table" not in messages()
-    assert (
-        import_git(repo.path, "--max-diff-bytes", "100000").counts.get("read", 0) == 0
-    )  # the cursor moved past it
+    assert import_git(repo.path, "--max-diff-bytes", "100000").counts.get("read", 0) == 0  # the cursor moved past it
 
 
 def test_a_dry_run_stores_nothing_and_moves_no_cursor(repo):

@@ -47,13 +47,9 @@ def clock(request, monkeypatch, settings):
 def test_the_sliding_window_waits_exactly_until_the_cost_fits():
     assert wait_seconds(limit=3, window=60, previous=0, current=2, cost=1, elapsed=10) == 0
     # full now: after the rollover the 3 count as the previous window, weighted down to 2 by 20 s in
-    assert wait_seconds(limit=3, window=60, previous=0, current=3, cost=1, elapsed=30) == pytest.approx(
-        50
-    )
+    assert wait_seconds(limit=3, window=60, previous=0, current=3, cost=1, elapsed=30) == pytest.approx(50)
     # the previous window's 4 must fall to 1 (a quarter of the window still inside it)
-    assert wait_seconds(limit=3, window=60, previous=4, current=1, cost=1, elapsed=15) == pytest.approx(
-        30
-    )
+    assert wait_seconds(limit=3, window=60, previous=4, current=1, cost=1, elapsed=15) == pytest.approx(30)
     assert wait_seconds(limit=3, window=60, previous=4, current=1, cost=1, elapsed=45) == 0
 
 
@@ -64,9 +60,7 @@ def test_throttling_is_on_by_default_with_a_rate_for_every_scope():
         "s.API_THROTTLE_READ, s.API_THROTTLE_ADMIN, s.API_THROTTLE_GENERATION_TOKENS]))"
     )
     env.update(DEBUG="true", DJANGO_SETTINGS_MODULE="learning_platform.settings")
-    done = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True
-    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
     ingest, read, admin, tokens = json.loads(done.stdout)
     assert (ingest, read, admin, tokens) == (
         ["100/s", "3000/min"],
@@ -107,9 +101,7 @@ def test_scopes_and_clients_have_budgets_of_their_own_and_refusals_cost_nothing(
     assert [one.get(URL).status_code for _ in range(4)] == [200, 200, 429, 429]
     assert one.post(URL, payload()).status_code == 201, "reading does not spend the ingest budget"
     assert two.get(URL).status_code == 200, "another key counts alone"
-    clock[0] = (
-        T0 + 60
-    )  # the 2 accepted reads now weigh 2 x 1.0: still full, the refusals were not counted
+    clock[0] = T0 + 60  # the 2 accepted reads now weigh 2 x 1.0: still full, the refusals were not counted
     assert one.get(URL).status_code == 429
     clock[0] = T0 + 90
     assert one.get(URL).status_code == 200
@@ -127,13 +119,9 @@ def test_generation_is_counted_in_tokens_asked_and_refused_in_openais_shape(make
     assert int(refused["Retry-After"]) >= 1
     error = refused.json()["error"]
     assert (error["code"], error["param"]) == ("throttled", None)
-    assert error["message"].startswith(
-        "Over this API key's rate of 1000/min generation tokens (n x max_tokens)."
-    )
+    assert error["message"].startswith("Over this API key's rate of 1000/min generation tokens (n x max_tokens).")
     assert api.post(CHAT, {**ask, "max_tokens": 200}).status_code == 404, "200 more fit exactly"
-    generate = api.post(
-        "/api/v1/generate", {"task": "no-such-task", "input_text": "hi", "n": 8, "max_tokens": 8}
-    )
+    generate = api.post("/api/v1/generate", {"task": "no-such-task", "input_text": "hi", "n": 8, "max_tokens": 8})
     assert (generate.status_code, generate.json()["code"]) == (429, "throttled")
     assert api.get("/v1/models").status_code == 200, "listing models generates nothing"
 

@@ -35,9 +35,7 @@ def adapter_dir(base_model_dir, tmp_path_factory):
     config = LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
     out = tmp_path_factory.mktemp("adapter")
     get_peft_model(model, config).save_pretrained(out)
-    (out / "training_meta.json").write_text(
-        json.dumps({"recipe": {"method": "sft", "lora_r": 8}, "versions": {"peft": "x"}})
-    )
+    (out / "training_meta.json").write_text(json.dumps({"recipe": {"method": "sft", "lora_r": 8}, "versions": {"peft": "x"}}))
     return out
 
 
@@ -74,9 +72,7 @@ def export(version, fmt, out) -> Path:
 
 def test_the_adapter_export_holds_the_adapter_its_lineage_and_a_card(version, tmp_path):
     out = export(version, "adapter", tmp_path / "adapter")
-    assert {"adapter_config.json", "adapter_model.safetensors", "training_meta.json", "README.md"} <= {
-        p.name for p in out.iterdir()
-    }
+    assert {"adapter_config.json", "adapter_model.safetensors", "training_meta.json", "README.md"} <= {p.name for p in out.iterdir()}
     meta = json.loads((out / "training_meta.json").read_text())
     assert meta["version"] == "tiny-commands-v1"
     assert meta["recipe"]["lora_r"] == 8
@@ -116,9 +112,7 @@ def _reference(base_dir, adapter_dir, prompt):
     tokenizer = AutoTokenizer.from_pretrained(str(base_dir))
     base = AutoModelForCausalLM.from_pretrained(str(base_dir), dtype=torch.float32)
     model = PeftModel.from_pretrained(base, str(adapter_dir)).eval()
-    ids = tokenizer.apply_chat_template(
-        prompt, add_generation_prompt=True, return_tensors="pt", return_dict=True
-    )["input_ids"]
+    ids = tokenizer.apply_chat_template(prompt, add_generation_prompt=True, return_tensors="pt", return_dict=True)["input_ids"]
     with torch.no_grad():
         logits = model(ids).logits[0, -1]
         greedy = model.generate(input_ids=ids, max_new_tokens=12, do_sample=False)[0, ids.shape[1] :].tolist()
@@ -126,19 +120,14 @@ def _reference(base_dir, adapter_dir, prompt):
 
 
 @pytest.mark.slow
-def test_the_merged_export_loads_without_peft_and_answers_as_base_plus_adapter(
-    version, base_model_dir, adapter_dir, tmp_path
-):
+def test_the_merged_export_loads_without_peft_and_answers_as_base_plus_adapter(version, base_model_dir, adapter_dir, tmp_path):
     import torch
 
     out = export(version, "merged", tmp_path / "merged")
     assert (out / "model.safetensors").exists()
     assert (out / "tokenizer_config.json").exists()
     assert "adapter_config.json" not in {p.name for p in out.iterdir()}
-    assert (
-        json.loads((out / "tokenizer_config.json").read_text()).get("chat_template")
-        or (out / "chat_template.jinja").exists()
-    )
+    assert json.loads((out / "tokenizer_config.json").read_text()).get("chat_template") or (out / "chat_template.jinja").exists()
     done = subprocess.run(
         [sys.executable, "-c", NO_PEFT, str(out), json.dumps(PROMPT)],
         capture_output=True,
@@ -155,9 +144,7 @@ def test_the_merged_export_loads_without_peft_and_answers_as_base_plus_adapter(
     base = AutoModelForCausalLM.from_pretrained(str(base_model_dir))
     with torch.no_grad():
         ids = torch.tensor([[1, 2, 3]])
-        assert not torch.allclose(
-            base(ids).logits, AutoModelForCausalLM.from_pretrained(str(out))(ids).logits
-        )  # the adapter mattered
+        assert not torch.allclose(base(ids).logits, AutoModelForCausalLM.from_pretrained(str(out))(ids).logits)  # the adapter mattered
 
 
 # --- A parser for Ollama's Modelfile syntax (docs/modelfile.md) -----------------------------
@@ -207,9 +194,7 @@ def check_go_template(template: str) -> None:
             depth += 1
         elif word == "end":
             depth -= 1
-        elif word not in ("else",) and not action.startswith(
-            ('"', ".Content", ".Role", ".System", ".Prompt", ".Response")
-        ):
+        elif word not in ("else",) and not action.startswith(('"', ".Content", ".Role", ".System", ".Prompt", ".Response")):
             raise ValueError(f"unknown action {action!r}")
         assert depth >= 0
     assert depth == 0
@@ -265,9 +250,7 @@ def test_the_api_refuses_a_tainted_version_before_streaming(version, make_api):
     assert "erasure 7" in response.json()["detail"]
 
 
-def test_the_admin_action_exports_the_adapter_and_refuses_a_tainted_one(
-    version, client, django_user_model, training_settings
-):
+def test_the_admin_action_exports_the_adapter_and_refuses_a_tainted_one(version, client, django_user_model, training_settings):
     client.force_login(django_user_model.objects.create_superuser("boss", "", "pw"))
     tainted = ModelVersion.objects.create(
         task="commands", name="tiny-commands-v2", number=2, base_model=version.base_model, adapter_path=version.adapter_path,

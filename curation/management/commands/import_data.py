@@ -22,9 +22,7 @@ def report(command: BaseCommand, run: ImportRun) -> None:
 
 
 def run_in_foreground(command: BaseCommand, run: ImportRun, verbosity: int) -> ImportRun:
-    with tqdm(
-        total=100, unit="%", desc=f"import run {run.pk}", file=command.stderr, disable=verbosity == 0
-    ) as bar:
+    with tqdm(total=100, unit="%", desc=f"import run {run.pk}", file=command.stderr, disable=verbosity == 0) as bar:
         try:
             return import_run_execute(run_id=run.pk, progress=lambda percent: bar.update(percent - bar.n))
         except Exception as exc:
@@ -40,18 +38,10 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("file", type=Path, help="A JSON Lines file")
         parser.add_argument("--task", required=True, help="The task the interactions belong to")
-        parser.add_argument(
-            "--format", default="auto", choices=["auto", *FORMATS], help="Default: detected per record"
-        )
-        parser.add_argument(
-            "--source", default="staff", choices=["staff", "user"], help="Who the implied feedback is from"
-        )
-        parser.add_argument(
-            "--client", default="import", help="The API client to store under (created if missing)"
-        )
-        parser.add_argument(
-            "--dry-run", action="store_true", help="Report what would be stored and refused; store nothing"
-        )
+        parser.add_argument("--format", default="auto", choices=["auto", *FORMATS], help="Default: detected per record")
+        parser.add_argument("--source", default="staff", choices=["staff", "user"], help="Who the implied feedback is from")
+        parser.add_argument("--client", default="import", help="The API client to store under (created if missing)")
+        parser.add_argument("--dry-run", action="store_true", help="Report what would be stored and refused; store nothing")
 
     def handle(self, *args: Any, file: Path, task: str, **options: Any) -> None:
         try:

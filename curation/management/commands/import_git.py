@@ -23,18 +23,10 @@ class Command(BaseCommand):
         parser.add_argument("--task", required=True)
         parser.add_argument("--branch", default="", help="Default: the checked-out branch")
         parser.add_argument("--since", default="", help="Only commits after this date (git's --since syntax)")
-        parser.add_argument(
-            "--max-commits", type=int, default=0, help="At most this many (oldest first); 0: all"
-        )
-        parser.add_argument(
-            "--max-diff-bytes", type=int, default=Limits.max_diff_bytes, help="Larger diffs are skipped"
-        )
-        parser.add_argument(
-            "--min-diff-lines", type=int, default=Limits.min_diff_lines, help="Smaller diffs are skipped"
-        )
-        parser.add_argument(
-            "--client", default="import", help="The API client to store under (created if missing)"
-        )
+        parser.add_argument("--max-commits", type=int, default=0, help="At most this many (oldest first); 0: all")
+        parser.add_argument("--max-diff-bytes", type=int, default=Limits.max_diff_bytes, help="Larger diffs are skipped")
+        parser.add_argument("--min-diff-lines", type=int, default=Limits.min_diff_lines, help="Smaller diffs are skipped")
+        parser.add_argument("--client", default="import", help="The API client to store under (created if missing)")
         parser.add_argument("--dry-run", action="store_true")
 
     def handle(self, *args: Any, path: Path, task: str, **options: Any) -> None:

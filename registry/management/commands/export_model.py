@@ -29,9 +29,7 @@ class Command(BaseCommand):
         if found is None:
             raise CommandError(f"No model version named {version!r}.")
         steps = 1 if options["format"] == "adapter" else 2
-        with tqdm(
-            total=steps, desc=f"export {found.name}", file=self.stderr, disable=options["verbosity"] == 0
-        ) as bar:
+        with tqdm(total=steps, desc=f"export {found.name}", file=self.stderr, disable=options["verbosity"] == 0) as bar:
             try:
                 out = version_export(version=found, fmt=options["format"], out=options["out"].resolve())
             except RegistryError as exc:
