@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, fields, replace
-from typing import Any
+from typing import Any, cast
 
 METHODS = ("sft", "dpo", "kto")
 METHOD_FOR_KIND = {"sft": "sft", "preference": "dpo", "binary": "kto"}
@@ -63,11 +63,14 @@ class _Range:
         if value is None:
             return None if self.optional else f"Must be {self.describe()}, not null."
         kinds: tuple[type, ...] = (int,) if self.integer else (int, float)
-        if isinstance(value, bool) or not isinstance(value, kinds) or not math.isfinite(value):
+        if isinstance(value, bool) or not isinstance(value, kinds):
             return f"Must be {self.describe()}."
-        if value <= self.low if self.above else value < self.low:
+        number = float(cast(float, value))  # a huge integer becomes a huge float: still compared correctly
+        if not math.isfinite(number):
+            return f"Must be {self.describe()}."
+        if number <= self.low if self.above else number < self.low:
             return "Must be a positive integer." if self.integer and self.low == 1 else f"Must be {self._low()}."
-        if value >= self.high if self.below else value > self.high:
+        if number >= self.high if self.below else number > self.high:
             return f"Must be {self._high()}."
         return None
 
