@@ -26,12 +26,13 @@ def from_bytes(data: bytes | memoryview, dim: int) -> np.ndarray:
 
 
 def sign_bits(matrix: np.ndarray) -> np.ndarray:
-    """Each row's sign bits packed into uint64 words (dimensions padded to a multiple of 64)."""
+    """The rows' sign bits packed into uint64 words, one row of the result per word (words x
+    vectors: each word of every vector is contiguous, so the distance is a few flat passes)."""
     packed = np.packbits(matrix > 0, axis=1)
     pad = (-packed.shape[1]) % 8
     if pad:
         packed = np.pad(packed, ((0, 0), (0, pad)))
-    return np.ascontiguousarray(packed).view(np.uint64)
+    return np.ascontiguousarray(np.ascontiguousarray(packed).view(np.uint64).T)
 
 
 @dataclass
@@ -56,7 +57,7 @@ class VectorIndex:
         vectors = np.asarray(vectors, dtype=np.float32).reshape(len(ids), self.dim)
         self.ids = np.concatenate([self.ids, np.asarray(ids, dtype=np.int64)])
         self.matrix = np.concatenate([self.matrix, vectors])
-        self.bits = np.concatenate([self.bits, sign_bits(vectors)])
+        self.bits = np.concatenate([self.bits, sign_bits(vectors)], axis=1)
 
     def search(self, query: np.ndarray, k: int, *, exact: bool | None = None) -> list[tuple[int, float]]:
         """The k nearest (lesson id, cosine similarity), most similar first."""
@@ -72,7 +73,10 @@ class VectorIndex:
     def _shortlist(self, query: np.ndarray, size: int) -> np.ndarray:
         if size >= len(self):
             return np.arange(len(self))
-        distance = np.bitwise_count(self.bits ^ sign_bits(query[None, :])).sum(axis=1, dtype=np.int32)
+        words = sign_bits(query[None, :])[:, 0]
+        distance = np.bitwise_count(self.bits[0] ^ words[0]).astype(np.uint16)
+        for row, word in zip(self.bits[1:], words[1:], strict=True):
+            distance += np.bitwise_count(row ^ word)
         return np.sort(np.argpartition(distance, size)[:size])
 
 
