@@ -39,7 +39,12 @@ def person_learn(*, feedback: Feedback) -> list[PersonaChange]:
     them (goals, preferences, history), for choices and corrections."""
     subject = feedback.interaction.subject
     signal = _signal(feedback)
-    if subject is None or subject.opted_out or signal is None:
+    if subject is None or signal is None:
+        return []
+    # the subject's row locked first (as an erasure locks it): an erasure racing this one either
+    # finished (the subject is gone: nothing to learn) or waits until this transaction ends
+    subject = Subject.objects.select_for_update().filter(pk=subject.pk).first()
+    if subject is None or subject.opted_out:
         return []
     cause, text, others = signal
     persona, _ = Persona.objects.select_for_update().get_or_create(subject=subject)

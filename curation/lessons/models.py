@@ -7,6 +7,8 @@ across clients). Imported by curation/models.py so Django registers them under `
 
 from __future__ import annotations
 
+import uuid
+
 from django.db import models
 
 from interactions.models import Interaction, Subject
@@ -16,7 +18,8 @@ class LessonSettings(models.Model):
     """Per-task knobs of lessons and memory at serving; a task without a row uses these defaults.
     The two counters let each serving process keep the task's vectors cached: `index_version`
     moves on every change (new vectors are read incrementally), `removal_version` when a lesson
-    leaves (the cache is rebuilt)."""
+    leaves (the cache is rebuilt); `index_token` tells a row made again (counters restarted,
+    lesson ids possibly reused) from the one a process cached."""
 
     task = models.SlugField(max_length=64, unique=True)
     recall_enabled = models.BooleanField(default=True, help_text="Answer with a lesson's answer above the threshold.")
@@ -29,6 +32,7 @@ class LessonSettings(models.Model):
     )
     memory_enabled = models.BooleanField(default=True, help_text="Persona and memories as a preamble for known users.")
     preamble_max_tokens = models.PositiveSmallIntegerField(default=80, help_text="Estimated as characters / 4.")
+    index_token = models.UUIDField(default=uuid.uuid4, editable=False, help_text="Names this row's counters.")
     index_version = models.PositiveBigIntegerField(default=0, editable=False)
     removal_version = models.PositiveBigIntegerField(default=0, editable=False)
     updated_at = models.DateTimeField(auto_now=True)

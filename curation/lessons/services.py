@@ -183,7 +183,7 @@ def lesson_removed(*, task: str) -> None:
 @dataclass
 class _Cached:
     index: VectorIndex
-    row_id: int | None = None  # a settings row deleted and made again restarts its counters
+    token: Any = None  # the settings row's index_token: a row made again restarts its counters
     version: int = -1
     removal: int = -1
     dataset_id: int | None = None
@@ -208,11 +208,11 @@ def task_index(task: str, row: LessonSettings, dataset_id: int | None) -> Vector
     removal or a new champion dataset rebuilds."""
     with _cache_lock:
         cached = _cache.get(task)
-        same = cached is not None and (cached.row_id, cached.dataset_id) == (row.pk, dataset_id)
+        same = cached is not None and (cached.token, cached.dataset_id) == (row.index_token, dataset_id)
         if same and cached.version == row.index_version:
             return cached.index
         if not same or cached.removal != row.removal_version:
-            cached = _Cached(index=VectorIndex(embedding.DIM), row_id=row.pk, dataset_id=dataset_id)
+            cached = _Cached(index=VectorIndex(embedding.DIM), token=row.index_token, dataset_id=dataset_id)
         fresh = _usable(task, dataset_id).filter(pk__gt=cached.last_id).order_by("pk").values_list("pk", "vector")
         ids, vectors = [], []
         for pk, vector in fresh.iterator(chunk_size=5000):
