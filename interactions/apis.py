@@ -47,7 +47,12 @@ class InteractionListCreateApi(APIView):
         result = services.interaction_record(client=request.auth, payload=request.data, idempotency_key=key)
         return _record_response(result)
 
-    @extend_schema(filters=True, responses=serializers.InteractionPageSerializer, summary="List interactions, newest first")
+    @extend_schema(
+        operation_id="api_v1_interactions_list",
+        filters=True,
+        responses=serializers.InteractionPageSerializer,
+        summary="List interactions, newest first",
+    )
     def get(self, request: Request) -> Response:
         queryset = selectors.interaction_list(client=request.auth, params=request.query_params, request=request)
         paginator = InteractionCursor()

@@ -25,7 +25,8 @@ from .services import lesson_removed, lessons_remove
 def feedback_arrived(sender: Any, instance: Feedback, created: bool, **kwargs: Any) -> None:
     if created:
         pk = instance.pk
-        transaction.on_commit(lambda: async_task("curation.tasks.learn_from_feedback", pk, task_name=f"learn-{pk}"))
+        # robust: the feedback is stored whatever happens to this (with Q_SYNC the task runs right here)
+        transaction.on_commit(lambda: async_task("curation.tasks.learn_from_feedback", pk, task_name=f"learn-{pk}"), robust=True)
 
 
 @receiver(post_save, sender=TrainingExample, dispatch_uid="curation.lessons.review")
