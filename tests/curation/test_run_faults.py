@@ -63,7 +63,9 @@ def test_a_curate_process_killed_mid_run_is_requeued_by_the_reaper_and_finishes(
     assert run.status == "succeeded", run.error
     assert run.attempts == 2
     assert "re-queued by the reaper (attempt 2 of 3 next): No heartbeat for" in run.log_tail
-    assert run.counts["examples_created"] == TrainingExample.objects.count() > 0
+    # (the feedback's lesson task already curated each interaction as it arrived: the run may create none)
+    assert TrainingExample.objects.count() > 0
+    assert run.progress == 100.0
 
 
 def test_a_curate_process_whose_sessions_are_terminated_fails_with_the_reason(mix):
