@@ -256,6 +256,9 @@ def _pii_detector(value: str) -> str:
 # so a typo stops start-up. A presidio whose packages are missing falls back to the patterns, warned.
 PII_DETECTOR = _read("PII_DETECTOR", _pii_detector, "patterns")
 BASE_MODEL = _read("BASE_MODEL", str, "")
+# Pretraining steps of the offline base model an empty BASE_MODEL builds (training/base_models.py);
+# unset: the recipe's default. Each value is its own cached build.
+BASE_MODEL_PRETRAIN_STEPS: int | None = _read("BASE_MODEL_PRETRAIN_STEPS", _positive_int, None)
 # A training job runs in TRAINING_PROCESSES processes of its own (one per GPU), started with
 # `torchrun TRAINING_LAUNCHER_ARGS --nproc_per_node TRAINING_PROCESSES` (training/launch.py).
 TRAINING_PROCESSES = _read("TRAINING_PROCESSES", _positive_int, 1)
