@@ -110,6 +110,10 @@ def test_10_concurrent_erasures_of_one_subject_erase_once_and_the_rest_answer_40
     assert not Subject.objects.exists()
 
 
+@pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="SQLite serialises writers with a file lock and reports foreign keys without SQLSTATE: the race is PostgreSQL's",
+)
 @pytest.mark.django_db(transaction=True)
 def test_ingests_racing_an_erasure_of_the_same_user_never_fail():
     auth, _ = _seeded(interactions=2, candidates=2)
