@@ -1,4 +1,4 @@
-"""The offline base model: a tokenizer that keeps digits and words whole wherever they stand, a
+"""The offline base model: a tokenizer with one token per digit wherever a number stands, a
 build that pretrains on generated skills, cached by the hash of its recipe, loadable with the
 Auto classes."""
 
@@ -13,7 +13,7 @@ from django.core.management import CommandError, call_command
 from training.corpus import skills
 
 
-def test_the_same_number_and_name_are_the_same_tokens_after_a_space_a_quote_or_a_colon():
+def test_the_same_number_is_the_same_digit_tokens_after_a_space_a_quote_or_a_colon():
     from training.base_models import build_tokenizer
 
     tokenizer = build_tokenizer()
@@ -27,10 +27,6 @@ def test_the_same_number_and_name_are_the_same_tokens_after_a_space_a_quote_or_a
         assert [t for t in found if t.isdigit()] == digits, (text, found)
         start = found.index("1")
         assert found[start : start + 4] == digits, (text, found)
-    name = tokens("Whitfield")
-    for text in ("for Whitfield,", '"customer":"Whitfield"', "name: Whitfield"):
-        found = tokens(text)
-        assert any(found[i : i + len(name)] == name for i in range(len(found))), (text, found)
     for text in ("Refund order 48213 for Dana, amount 129.50", '{"a": [1, 2]}\n\n  two  spaces', "Ünïcode ✓ 3"):
         assert tokenizer.decode(tokenizer(text, add_special_tokens=False)["input_ids"]) == text
 
