@@ -255,6 +255,16 @@ def _pii_detector(value: str) -> str:
 # curation.pii reads PII_DETECTOR from the environment itself (it stays free of Django); checked here
 # so a typo stops start-up. A presidio whose packages are missing falls back to the patterns, warned.
 PII_DETECTOR = _read("PII_DETECTOR", _pii_detector, "patterns")
+
+
+def _lesson_embedder(value: str) -> str:
+    if value not in ("onnx", "torch"):
+        raise ValueError("expected onnx or torch")
+    return value
+
+
+# The lessons' sentence encoder (curation/lessons/embedding.py): int8 ONNX, or the float model in torch.
+LESSON_EMBEDDER = _read("LESSON_EMBEDDER", _lesson_embedder, "onnx")
 BASE_MODEL = _read("BASE_MODEL", str, "")
 # Pretraining steps of the offline base model an empty BASE_MODEL builds (training/base_models.py);
 # unset: the recipe's default. Each value is its own cached build.

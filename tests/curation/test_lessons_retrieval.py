@@ -6,7 +6,12 @@ travel...): the lesson of each paraphrase is among the 5 nearest for at least 90
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
+
+import numpy as np
 
 from curation.lessons import embedding
 from curation.lessons.index import VectorIndex
@@ -34,3 +39,32 @@ def test_the_shortlist_finds_what_exact_search_finds():
     for query in embedding.embed([p["paraphrase"] for p in PAIRS[:50]]):
         exact = index.search(query, 5, exact=True)
         assert [pk for pk, _ in index.search(query, 5, exact=False)] == [pk for pk, _ in exact]
+
+
+def test_the_int8_encoder_keeps_the_float_models_vectors():
+    """LESSON_EMBEDDER=onnx (the default) against the float model in torch on the same texts: an
+    index built by either stays usable with the other."""
+    texts = [p["lesson"] for p in PAIRS[:80]] + [p["paraphrase"] for p in PAIRS[:80]]
+    int8 = embedding.OnnxEncoder(embedding.onnx_path(), embedding.model_dir()).encode(texts)
+    float32 = embedding.TorchEncoder().encode(texts)
+    cosine = (int8 * float32).sum(axis=1)
+    assert cosine.min() >= 0.97
+    assert cosine.mean() >= 0.99
+    assert int8.shape == (len(texts), embedding.DIM)
+    assert abs(float(np.linalg.norm(int8[0])) - 1) < 1e-5
+
+
+def test_once_built_the_encoder_embeds_without_importing_torch(tmp_path):
+    """What a serving process pays: onnxruntime and tokenizers, not torch or transformers."""
+    embedding.onnx_path()  # built (once per machine) by this process
+    from django.conf import settings
+
+    code = (
+        "import django, sys; django.setup(); from curation.lessons import embedding; "
+        "v = embedding.embed_one('How do I reset my password?'); "
+        "print(v.shape[0], 'torch' in sys.modules, 'transformers' in sys.modules)"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "ARTIFACTS_DIR": str(settings.ARTIFACTS_DIR)}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == [str(embedding.DIM), "False", "False"]
