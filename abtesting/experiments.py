@@ -34,6 +34,7 @@ from learning_platform.errors import DomainError
 from registry import serving
 from registry.models import LifecycleEvent, ModelVersion, PromotionPolicy
 from registry.services import RegistryError, event_record, version_approve, version_promote, version_reject
+from registry.serving.service import answer
 from registry.stats import percentile
 
 from . import scorers, statistics, verdicts
@@ -318,7 +319,7 @@ def trial_record(*, experiment_id: int, interaction_id: str, max_tokens: int = 6
     temperature), judge both, store the trial and evaluate the experiment. Idempotent (a retried
     task finds its trial)."""
     experiment = Experiment.objects.select_related("control", "challenger").filter(pk=experiment_id).first()
-    interaction = Interaction.objects.filter(pk=interaction_id).first()
+    interaction = Interaction.objects.select_related("subject").filter(pk=interaction_id).first()
     if experiment is None or interaction is None or experiment.status != E.Status.RUNNING:
         return None  # ended meanwhile, or the subject was erased
     existing = Trial.objects.filter(experiment=experiment, interaction=interaction).first()
@@ -326,10 +327,13 @@ def trial_record(*, experiment_id: int, interaction_id: str, max_tokens: int = 6
         return existing
     shown = "B" if interaction.model_version == experiment.challenger.name else "A"
     other = experiment.control if shown == "B" else experiment.challenger
-    error, text, latency = "", "", None
-    try:
-        generation = serving.generate(version=other, messages=messages_of(interaction), max_tokens=max_tokens, temperature=temperature, n=1)
-        text, latency = generation.texts[0], generation.latency_ms
+    error, text, latency, lessons = "", "", None, None
+    try:  # the other side is served as the shown one was: lessons and the person's preamble, then generation
+        generation, context = answer(
+            version=other, messages=messages_of(interaction), max_tokens=max_tokens, temperature=temperature,
+            subject=interaction.subject,
+        )  # fmt: skip
+        text, latency, lessons = generation.texts[0], generation.latency_ms, context.metadata()["lessons"]
     except Exception as exc:  # the other side failing is a loss for it, not a lost trial
         logger.warning("experiment %s: %s failed on %s: %s", experiment.pk, other.name, interaction.pk, exc)
         error = f"{other.name} failed: {exc}"[:2000]
@@ -341,6 +345,8 @@ def trial_record(*, experiment_id: int, interaction_id: str, max_tokens: int = 6
         verdict, source, detail = shown, T.Source.HEURISTIC, {"error": error}
     else:
         verdict, source, detail = verdict_for(interaction, a, b, truth=truth)
+    if lessons is not None:
+        detail = {**detail, "lessons_other": lessons}  # what the other side was given (the shown side's: metadata)
     try:
         with transaction.atomic():
             trial = Trial.objects.create(

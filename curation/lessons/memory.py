@@ -74,6 +74,11 @@ def _remember(subject: Subject, feedback: Feedback, cause: str) -> None:
 def person_preamble(*, client: ApiClient, user_id: str, max_tokens: int) -> str:
     """The preamble for a request by this user ('' for an unknown or opted-out one)."""
     subject = Subject.objects.filter(client=client, user_hash=subject_hash(client=client, user_id=user_id)).first()
+    return subject_preamble(subject=subject, max_tokens=max_tokens)
+
+
+def subject_preamble(*, subject: Subject | None, max_tokens: int) -> str:
+    """The preamble for a known subject (a trial's other side answers the logged request's person)."""
     if subject is None or subject.opted_out:
         return ""
     persona = Persona.objects.filter(subject=subject).values_list("facets", flat=True).first() or {}

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .memory import person_preamble
+from .memory import person_preamble, subject_preamble
 from .prompting import Shot, with_context
 from .services import lesson_settings_for, lessons_retrieve
 
@@ -31,15 +31,25 @@ class Context:
         }
 
 
-def serving_context(*, task: str, messages: list[dict[str, str]], client: Any, user_id: str | None, dataset_id: int | None) -> Context:
+def serving_context(
+    *,
+    task: str,
+    messages: list[dict[str, str]],
+    client: Any,
+    user_id: str | None,
+    dataset_id: int | None,
+    subject: Any = None,
+) -> Context:
     """Recall or few-shot lessons for this request (per the task's LessonSettings), and the
-    person's preamble when a known user_id is sent."""
+    person's preamble when a known user_id is sent (or, for a logged request, its `subject`)."""
     row = lesson_settings_for(task)
     retrieved = lessons_retrieve(task=task, messages=messages, row=row, dataset_id=dataset_id)
     if retrieved.recalled is not None:
         return Context(messages=messages, recalled=retrieved.recalled)
     preamble = ""
-    if user_id and row.memory_enabled and client is not None:
+    if row.memory_enabled and subject is not None:
+        preamble = subject_preamble(subject=subject, max_tokens=row.preamble_max_tokens)
+    elif row.memory_enabled and user_id and client is not None:
         preamble = person_preamble(client=client, user_id=user_id, max_tokens=row.preamble_max_tokens)
     sent = with_context(messages, preamble=preamble, shots=retrieved.shots)
     return Context(messages=sent, shots=retrieved.shots, preamble=preamble)

@@ -60,12 +60,7 @@ def serve(
     version = route(task, capabilities, **who) if task else resolve(model, **who)
     _refuse_unservable(version, field="task" if task else "model")
     sampling = {"max_tokens": max_tokens, "temperature": temperature, "n": n}
-    started = time.perf_counter()
-    context = serving_context(task=version.task, messages=messages, client=client, user_id=user_id, dataset_id=version.dataset_id)
-    if context.recalled is not None:
-        generation = _recalled(version, context, n=n, started=started)
-    else:
-        generation = generate(version=version, messages=context.messages, **sampling)
+    generation, context = answer(version=version, messages=messages, client=client, user_id=user_id, **sampling)
     logged = {"messages": messages, "generation": generation, "user_id": user_id, "metadata": context.metadata()}
     interaction_id = _log(client, version=version, **logged)
     generation_served.send(
@@ -79,6 +74,29 @@ def serve(
         temperature=temperature,
     )
     return Served(task=version.task, version=version, generation=generation, interaction_id=interaction_id)
+
+
+def answer(
+    *,
+    version: ModelVersion,
+    messages: list[dict[str, str]],
+    max_tokens: int,
+    temperature: float,
+    n: int = 1,
+    client: Any = None,
+    user_id: str | None = None,
+    subject: Any = None,
+) -> tuple[Generation, Context]:
+    """Lessons and memory, then generation (or the recalled lesson's answer), logging nothing:
+    what serve() does for a request, and what a shadow trial's other side does for the logged
+    request (`subject`: the person it was answered for)."""
+    started = time.perf_counter()
+    context = serving_context(
+        task=version.task, messages=messages, client=client, user_id=user_id, dataset_id=version.dataset_id, subject=subject
+    )
+    if context.recalled is not None:
+        return _recalled(version, context, n=n, started=started), context
+    return generate(version=version, messages=context.messages, max_tokens=max_tokens, temperature=temperature, n=n), context
 
 
 def _refuse_unservable(version: ModelVersion, *, field: str) -> None:

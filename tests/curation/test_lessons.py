@@ -159,3 +159,25 @@ def test_erasure_leaves_no_lesson_and_no_text_of_the_subject(api, support, stub,
     assert api.delete("/api/v1/subjects/bob").status_code == 200
     assert not Lesson.objects.exists()
     assert tables_containing("zqxmarker") == {}
+
+
+def test_a_shadow_trials_other_side_is_given_the_same_lessons(api, support, stub, django_capture_on_commit_callbacks):
+    """The challenger of a shadow experiment answers the logged request the way serve() answered it:
+    with the task's nearest lessons in the prompt (trial.detail records what it was given)."""
+    from abtesting.experiments import experiment_start, trial_record
+
+    capture = django_capture_on_commit_callbacks
+    lesson = correct(api, capture, "How do I reset my password on the phone app?", "Tap Profile, then Reset password.")
+    LessonSettings.objects.filter(task="support").update(recall_enabled=False, few_shot_k=2, few_shot_min_similarity=-1)
+    challenger = fake_version("support", 1, status="candidate")
+    experiment = experiment_start(challenger=challenger, actor="test", mode="shadow", sample_rate=0.5)
+    served = generate(api, "How do I reset my password?")
+    assert lessons_of(served["interaction_id"])["used"] == [lesson.pk]
+    before = len(stub["seen"])
+    trial = trial_record(experiment_id=experiment.pk, interaction_id=served["interaction_id"])
+    other = stub["seen"][before]["body"]
+    assert other["model"] == challenger.name
+    assert other["messages"][0]["role"] == "system"
+    assert lesson.answer in other["messages"][0]["content"]
+    assert other["messages"][-1] == {"role": "user", "content": "How do I reset my password?"}
+    assert (trial.detail["lessons_other"]["mode"], trial.detail["lessons_other"]["used"]) == ("few_shot", [lesson.pk])
