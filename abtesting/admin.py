@@ -5,8 +5,14 @@ from typing import Any
 from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.templatetags.static import static
+from django.urls import reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
+from learning_platform.dashboard import series
+from learning_platform.dashboard.flags import admin_link, changelist_link
+from learning_platform.dashboard.live import experiment_live, trials_html
 from learning_platform.jobs import LIFECYCLE_FIELDS
 from registry.admin import reason_action
 
@@ -45,8 +51,16 @@ class EvalRunAdmin(admin.ModelAdmin):
     list_display = ["version", "suite", "status", "score", "mean_latency_ms", "created_at"]
     list_filter = ["status", "suite__task"]
     list_select_related = ["version", "suite"]
-    readonly_fields = ["version", "suite", "score", "mean_latency_ms", "categories", *LIFECYCLE_FIELDS]
+    readonly_fields = ["version", "suite", "score", "mean_latency_ms", "categories", "cases", *LIFECYCLE_FIELDS]
     exclude = ["results", "by_category"]
+
+    @admin.display(description="Per case")
+    def cases(self, obj: EvalRun) -> Any:
+        prompts = {c.pk: c for c in EvalCase.objects.filter(pk__in=[r.get("id") for r in obj.results])}
+        rows = [(r.get("category"), _prompt(prompts.get(r.get("id"))), _expected(prompts.get(r.get("id"))), r.get("output", ""),
+                 _score(r.get("score")), r.get("latency_ms")) for r in obj.results]  # fmt: skip
+        head = "<tr><th>category</th><th>case</th><th>expected</th><th>answer</th><th>score</th><th>ms</th></tr>"
+        return format_html("<table>" + head + "{}</table>", format_html_join("", "<tr>" + "<td>{}</td>" * 6 + "</tr>", rows))
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -63,10 +77,11 @@ class ExperimentAdmin(admin.ModelAdmin):
     list_display = ["id", "task", "challenger", "control", "mode", "status", "recommendation", "trial_count", "win_rate", "created_at"]
     list_filter = ["task", "status", "mode", "recommendation"]
     list_select_related = ["challenger", "control"]
-    readonly_fields = ["task", "control", "challenger", "status", "recommendation", "reason", "numbers", "decision", "decided_by",
-                       "arena_verdict", "started_by", "created_at", "evaluated_at", "ended_at", "latest_trials"]  # fmt: skip
-    fields = ["task", "control", "challenger", "mode", "sample_rate", "min_trials", "max_trials", "max_days", "min_win_rate", "alpha",
-              *readonly_fields[3:]]  # fmt: skip
+    readonly_fields = ["task", "control", "challenger", "status", "recommendation", "reason", "live_charts", "numbers", "related",
+                       "decision", "decided_by", "arena_verdict", "started_by", "created_at", "evaluated_at", "ended_at",
+                       "latest_trials"]  # fmt: skip
+    fields = ["task", "control", "challenger", "status", "recommendation", "reason", "live_charts", "mode", "sample_rate", "min_trials",
+              "max_trials", "max_days", "min_win_rate", "alpha", *readonly_fields[7:]]  # fmt: skip
     actions = [
         reason_action(
             "approve", "Approve the recommendation: promote the challenger", experiments.experiment_approve, argument="experiment"
@@ -141,23 +156,41 @@ class ExperimentAdmin(admin.ModelAdmin):
             )
         return format_html("<table>{}</table>", format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", lines))
 
-    @admin.display(description="Latest trials")
-    def latest_trials(self, obj: Experiment) -> Any:
-        rows = (
-            (t.created_at.strftime("%Y-%m-%d %H:%M:%S"), "replay" if t.replayed else t.shown, t.verdict, t.get_source_display(),
-             t.ground_truth[:120], t.output_a[:120], _score(t.score_a), t.output_b[:120], _score(t.score_b), t.latency_a_ms,
-             t.latency_b_ms, t.error[:80])
-            for t in experiments.trials_of(experiment=obj)[:50]
+    @admin.display(description="Win rate and p-value (live)")
+    def live_charts(self, obj: Experiment) -> Any:
+        live = experiment_live(obj, list(obj.trials.order_by("created_at", "id").values_list("verdict", flat=True)))
+        return format_html(
+            '<div data-live-experiment="{}"><p data-field="text">{}</p><div style="display:flex;flex-wrap:wrap;gap:8px">'
+            '<div data-field="win_chart">{}</div><div data-field="p_chart">{}</div></div></div>'
+            '<script src="{}" data-url="{}" data-seconds="3" defer></script>',
+            obj.pk, live["text"], mark_safe(live["win_chart"]), mark_safe(live["p_chart"]),  # noqa: S308 (escaped SVG)
+            static("dashboard/live.js"), reverse("dashboard-live"),
         )  # fmt: skip
-        titles = ["when", "shown", "verdict", "source", "ground truth", "A (control)", "A score", "B (challenger)", "B score", "A ms",
-                  "B ms", "error"]  # fmt: skip
-        head = format_html_join("", "<th>{}</th>", ((t,) for t in titles))
-        body = format_html_join("", "<tr>" + "<td>{}</td>" * len(titles) + "</tr>", rows)
-        return format_html("<table><tr>{}</tr>{}</table>", head, body)
+
+    @admin.display(description="Related")
+    def related(self, obj: Experiment) -> Any:
+        rows = [
+            ("challenger", admin_link(obj.challenger)), ("its training job", admin_link(obj.challenger.training_job)),
+            ("its dataset", admin_link(obj.challenger.dataset)), ("control", admin_link(obj.control)),
+            ("lifecycle events", changelist_link("registry_lifecycleevent", f"task={obj.task}", f"of {obj.task}")),
+        ]  # fmt: skip
+        return format_html("<table>{}</table>", format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", rows))
+
+    @admin.display(description="Latest trials: both answers beside the ground truth or the judge's reason")
+    def latest_trials(self, obj: Experiment) -> Any:
+        rendered = mark_safe(trials_html(obj))  # noqa: S308 (a template's escaped output)
+        return format_html('<div data-live-experiment="{}"><div data-field="trials_html">{}</div></div>', obj.pk, rendered)
 
     @admin.display(description="Arena")
-    def arena_verdict(self, obj: Experiment) -> str:
-        return obj.arena.get("reason", "") if obj.arena else "started by hand"
+    def arena_verdict(self, obj: Experiment) -> Any:
+        if not obj.arena:
+            return "started by hand"
+        pairs = [pair for pair in obj.arena.get("runs", []) if len(pair) == 2]
+        runs = {r.pk: r for r in EvalRun.objects.filter(pk__in=[pk for pair in pairs for pk in pair]).select_related("suite")}
+        cases = EvalCase.objects.filter(pk__in=[row.get("id") for run in runs.values() for row in run.results])
+        prompts = {c.pk: c for c in cases}
+        tables = [_arena_table(runs.get(mine), runs.get(theirs), prompts) for mine, theirs in pairs]
+        return format_html("<p>{}</p>{}", obj.arena.get("reason", ""), format_html_join("", "{}", ((t,) for t in tables)))
 
     @admin.action(description="Evaluate now")
     def evaluate_now(self, request: HttpRequest, queryset: QuerySet[Experiment]) -> None:
@@ -170,12 +203,43 @@ def _score(value: float | None) -> str:
     return "" if value is None else f"{value:.2f}"
 
 
+def _prompt(case: EvalCase | None) -> str:
+    return (case.messages[-1].get("content", "") if case.messages else "")[:200] if case else "(case deleted)"
+
+
+def _expected(case: EvalCase | None) -> str:
+    return case.expected[:200] if case else ""
+
+
+def _arena_table(mine: EvalRun | None, theirs: EvalRun | None, prompts: dict[int, EvalCase]) -> Any:
+    """One suite of the arena: each case with the challenger's and the champion's answer and score."""
+    if mine is None or theirs is None:
+        return format_html("<p>(an evaluation run of this arena was deleted)</p>")
+    their_rows = {row.get("id"): row for row in theirs.results}
+    rows = []
+    for row in mine.results:
+        case, other = prompts.get(row.get("id")), their_rows.get(row.get("id"), {})
+        rows.append((row.get("category"), _prompt(case), _expected(case), row.get("output", ""), _score(row.get("score")),
+                     other.get("output", ""), _score(other.get("score"))))  # fmt: skip
+    head = format_html(
+        "<h4>{}: {} {} vs {} {}</h4>", mine.suite, admin_link(mine, mine.version.name), _score(mine.score),
+        admin_link(theirs, theirs.version.name), _score(theirs.score),
+    )  # fmt: skip
+    titles = "<tr><th>category</th><th>case</th><th>expected</th><th>challenger</th><th>score</th><th>champion</th><th>score</th></tr>"
+    return format_html("{}<table>" + titles + "{}</table>", head, format_html_join("", "<tr>" + "<td>{}</td>" * 7 + "</tr>", rows))
+
+
 @admin.register(EvalReport)
 class EvalReportAdmin(admin.ModelAdmin):
     list_display = ["task", "summary", "created_at"]
     list_filter = ["task"]
-    readonly_fields = ["task", "summary", "trend_table", "regression_list", "created_at"]
+    readonly_fields = ["task", "summary", "trend_charts", "trend_table", "regression_list", "created_at"]
     exclude = ["versions", "trend", "regressions"]
+
+    @admin.display(description="Trends per suite and category")
+    def trend_charts(self, obj: EvalReport) -> Any:
+        charts = series.report_charts(obj.trend, obj.versions)
+        return mark_safe('<div style="display:flex;flex-wrap:wrap;gap:8px">' + "".join(charts) + "</div>")  # noqa: S308 (escaped SVG)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -9,6 +9,8 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 
+from learning_platform.dashboard.flags import admin_links, changelist_link, tainted_flag, tainted_warning
+
 from . import services
 from .importers import import_run_start, import_upload_save
 from .importers.formats import FORMATS
@@ -63,15 +65,20 @@ class TrainingExampleAdmin(admin.ModelAdmin):
 
 @admin.register(Dataset)
 class DatasetAdmin(admin.ModelAdmin):
-    list_display = ["__str__", "kind", "status", "item_count", "tainted", "created_at", "frozen_at"]
+    list_display = ["__str__", "kind", "status", "item_count", "taint", "created_at", "frozen_at"]
     list_filter = ["task", "kind", "status", "tainted"]
-    readonly_fields = ["manifest_hash", "stats_table", "tainted", "tainted_reason", "frozen_by", "frozen_at", "created_at", "status"]
-    exclude = ["stats"]
+    readonly_fields = ["taint_warning", "manifest_hash", "stats_table", "related", "tainted_reason", "frozen_by", "frozen_at", "created_at",
+                       "status"]  # fmt: skip
+    exclude = ["stats", "tainted"]
     actions = ["freeze"]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Dataset | None = None) -> list[str]:
         if obj is not None and obj.status == Dataset.Status.FROZEN:
-            return [f.name for f in Dataset._meta.fields if f.name != "stats"] + ["stats_table"]
+            return (
+                ["taint_warning"]
+                + [f.name for f in Dataset._meta.fields if f.name not in ("stats", "tainted")]
+                + ["stats_table", "related"]
+            )
         return self.readonly_fields
 
     def save_model(self, request: HttpRequest, obj: Dataset, form: Any, change: bool) -> None:
@@ -92,13 +99,35 @@ class DatasetAdmin(admin.ModelAdmin):
         return obj is None or obj.status != Dataset.Status.FROZEN
 
     @admin.display(description="items")
-    def item_count(self, obj: Dataset) -> int:
-        return obj.stats.get("count", 0)
+    def item_count(self, obj: Dataset) -> str:
+        erased = obj.stats.get("erased", {}).get("items", 0)
+        return f"{obj.stats.get('count', 0)} ({erased} erased)" if erased else str(obj.stats.get("count", 0))
+
+    @admin.display(description="tainted")
+    def taint(self, obj: Dataset) -> str:
+        return tainted_flag(obj.tainted, obj.tainted_reason)
+
+    @admin.display(description="Tainted")
+    def taint_warning(self, obj: Dataset) -> str:
+        return tainted_warning(obj.tainted, obj.tainted_reason, "dataset")
 
     @admin.display(description="Stats")
     def stats_table(self, obj: Dataset) -> str:
-        warning = format_html('<p style="color:#ba2121"><b>Tainted:</b> {}</p>', obj.tainted_reason) if obj.tainted else ""
-        return format_html("{}<pre>{}</pre>", warning, json.dumps(obj.stats, indent=2))
+        erased = obj.stats.get("erased", {})
+        removed = ""
+        if erased.get("items"):
+            text = "<b>Erasures removed {} of the {} items frozen</b>; {} are left (below: what is left; the hash: what was frozen)."
+            removed = format_html('<p style="color:#ba2121">' + text + "</p>", erased["items"], erased["frozen_count"], obj.stats["count"])
+        rest = {k: v for k, v in obj.stats.items() if k != "erased"}
+        return format_html("{}<pre>{}</pre>", removed, json.dumps(rest, indent=2))
+
+    @admin.display(description="Related")
+    def related(self, obj: Dataset) -> str:
+        jobs, versions = obj.training_jobs.order_by("-created_at")[:20], obj.model_versions.order_by("-created_at")[:20]
+        return format_html(
+            "<div>training jobs: {}</div><div>model versions: {}</div><div>{}</div>", admin_links(jobs), admin_links(versions),
+            changelist_link("curation_datasetitem", f"dataset__id__exact={obj.pk}", "its items"),
+        )  # fmt: skip
 
     @admin.action(description="Freeze (snapshot, split and hash the selected drafts)")
     def freeze(self, request: HttpRequest, queryset: QuerySet[Dataset]) -> None:

@@ -136,6 +136,17 @@ class InteractionAdmin(admin.ModelAdmin):
     inlines = [CandidateInline, FeedbackInline]
     show_full_result_count = False
 
+    # A logged interaction is an audit record: it changes only through the API's doors (feedback)
+    # and leaves only through the erasure service (the subject's "erase" action).
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
 
 @admin.register(ClientContext)
 class ClientContextAdmin(admin.ModelAdmin):
@@ -155,3 +166,6 @@ class ErasureRequestAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # the audit of an erasure outlives it

@@ -5,6 +5,7 @@ from django.http import HttpRequest, JsonResponse
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from learning_platform.dashboard import views as dashboard
 from learning_platform.metrics import metrics_view
 from registry.serving_apis import ChatCompletionsApi, ModelDetailApi, ModelListApi
 
@@ -14,6 +15,9 @@ def healthz(request: HttpRequest) -> JsonResponse:
 
 
 urlpatterns = [
+    path("", dashboard.home, name="home"),
+    path("admin/", admin.site.admin_view(dashboard.dashboard), name="dashboard"),  # the admin's index: the control room
+    path("admin/dashboard/live.json", dashboard.live, name="dashboard-live"),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
     path("metrics", metrics_view, name="metrics"),

@@ -9,7 +9,12 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
+from learning_platform.dashboard import series
+from learning_platform.dashboard.flags import admin_link, admin_links, changelist_link, tainted_flag, tainted_warning
+from learning_platform.dashboard.trends import TREND_DAYS, version_trends
 from learning_platform.errors import DomainError
 from learning_platform.jobs import LIFECYCLE_FIELDS
 
@@ -50,10 +55,11 @@ def reason_action(name: str, title: str, service: Callable[..., Any], *, argumen
 
 @admin.register(ModelVersion)
 class ModelVersionAdmin(admin.ModelAdmin):
-    list_display = ["name", "task", "status", "tainted", "eval_loss", "training_job", "dataset", "created_at"]
+    list_display = ["name", "task", "status", "taint", "eval_loss", "training_job", "dataset", "created_at"]
     list_filter = ["task", "status", "tainted"]
     search_fields = ["name"]
-    readonly_fields = [f.name for f in ModelVersion._meta.fields]
+    readonly_fields = ["taint_warning", "related", "trends", *[f.name for f in ModelVersion._meta.fields if f.name != "tainted"]]
+    fields = readonly_fields
     list_select_related = ["training_job", "dataset"]
     actions = [
         reason_action("approve", "Approve", services.version_approve),
@@ -70,6 +76,30 @@ class ModelVersionAdmin(admin.ModelAdmin):
     @admin.display(description="eval loss")
     def eval_loss(self, obj: ModelVersion) -> Any:
         return obj.metrics.get("eval_loss", "-")
+
+    @admin.display(description="tainted")
+    def taint(self, obj: ModelVersion) -> str:
+        return tainted_flag(obj.tainted, obj.tainted_reason)
+
+    @admin.display(description="Tainted")
+    def taint_warning(self, obj: ModelVersion) -> str:
+        return tainted_warning(obj.tainted, obj.tainted_reason, "version")
+
+    @admin.display(description="Related")
+    def related(self, obj: ModelVersion) -> str:
+        rows = [
+            ("trained by", admin_link(obj.training_job)), ("on dataset", admin_link(obj.dataset)), ("parent", admin_link(obj.parent)),
+            ("children", admin_links(obj.children.order_by("number"))), ("retrains", admin_link(obj.retrained_from)),
+            ("experiments", admin_links(obj.experiments.select_related("challenger", "control").order_by("-created_at")[:10])),
+            ("lifecycle events", changelist_link("registry_lifecycleevent", f"to_version__id__exact={obj.pk}", "to this version")),
+            ("genealogy", format_html('<a href="{}">the tree</a>', reverse("admin:registry_genealogy"))),
+        ]  # fmt: skip
+        return format_html("<table>{}</table>", format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", rows))
+
+    @admin.display(description=f"Traffic, last {TREND_DAYS} days")
+    def trends(self, obj: ModelVersion) -> str:
+        charts = series.version_trend_charts(version_trends(name=obj.name), title=obj.name)
+        return mark_safe('<div style="display:flex;flex-wrap:wrap;gap:8px">' + "".join(charts) + "</div>")  # noqa: S308 (escaped SVG)
 
     @admin.action(description="Compare two versions")
     def compare(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> HttpResponse | None:
@@ -130,7 +160,16 @@ class ModelVersionAdmin(admin.ModelAdmin):
 
         for root in children.get(None, []):
             walk(root, 0)
-        context = {**self.admin_site.each_context(request), "title": "Model genealogy", "tasks": sorted(tasks.items())}
+        trees = {
+            task: series.genealogy_chart(
+                [{"id": r["version"].pk, "name": r["version"].name, "parent_id": r["version"].parent_id, "status": r["version"].status,
+                  "tainted": r["version"].tainted, "champion": r["active"], "url": r["url"]} for r in rows],
+                title=f"Genealogy of {task}", chart_id=f"genealogy-{task}",
+            )
+            for task, rows in tasks.items()
+        }  # fmt: skip
+        shown = [(task, rows, mark_safe(trees[task])) for task, rows in sorted(tasks.items())]  # noqa: S308 (escaped SVG)
+        context = {**self.admin_site.each_context(request), "title": "Model genealogy", "tasks": shown}
         return TemplateResponse(request, "admin/registry/genealogy.html", context)
 
 

@@ -5,36 +5,16 @@ from typing import Any
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from django.utils.html import format_html
+from django.templatetags.static import static
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
+
+from learning_platform.dashboard.flags import admin_link, admin_links, changelist_link
+from learning_platform.dashboard.live import job_live
 
 from . import services
 from .models import TrainableDataset, TrainingJob, TrainingPolicy
-
-
-def loss_svg(curve: list[dict[str, Any]], width: int = 560, height: int = 200) -> str:
-    """The loss curve as an inline SVG polyline (training loss, and eval loss points)."""
-    points = [(p["step"], p["loss"]) for p in curve if "loss" in p and "step" in p]
-    if len(points) < 2:
-        return "(not enough points yet)"
-    max_step, low, high = max(s for s, _ in points) or 1, min(v for _, v in points), max(v for _, v in points)
-    span = (high - low) or 1.0
-
-    def x(step: float) -> float:
-        return 20 + step / max_step * (width - 40)
-
-    def y(value: float) -> float:
-        return 10 + (1 - (min(max(value, low), high) - low) / span) * (height - 30)
-
-    line = " ".join(f"{x(s):.1f},{y(v):.1f}" for s, v in points)
-    evals = "".join(
-        f'<circle cx="{x(p["step"]):.1f}" cy="{y(p["eval_loss"]):.1f}" r="3" fill="#ba2121"/>' for p in curve if "eval_loss" in p
-    )
-    return mark_safe(  # noqa: S308  (numbers only)
-        f'<svg width="{width}" height="{height}" style="background:#fff;border:1px solid #ccc">'
-        f'<polyline fill="none" stroke="#417690" stroke-width="2" points="{line}"/>{evals}'
-        f'<text x="20" y="{height - 4}" font-size="11">step 0 … {max_step}; loss {high:.3f} → {points[-1][1]:.3f} (red: eval)</text></svg>'
-    )
 
 
 @admin.register(TrainingPolicy)
@@ -56,14 +36,24 @@ class TrainingPolicyAdmin(admin.ModelAdmin):
         return "ready" if state["ready"] else "; ".join(state["short"])
 
 
+# A job's page: the chart and the state up top; the recipe, metrics and other raw JSON folded away below.
+JOB_SUMMARY = ["loss_chart", "task", "status", "related", "method", "backend", "base_model", "eval_loss", "attempts", "created_at",
+               "started_at", "heartbeat_at", "finished_at", "requested_by", "error"]  # fmt: skip
+JOB_DETAILS = [f.name for f in TrainingJob._meta.fields if f.name not in {*JOB_SUMMARY, "log_tail", "loss_curve", "id"}]
+
+
 @admin.register(TrainingJob)
 class TrainingJobAdmin(admin.ModelAdmin):
     list_display = ["id", "task", "method", "status", "steps", "eval_loss", "heartbeat_at", "created_at", "finished_at"]
     list_filter = ["status", "method", "task"]
     raw_id_fields = ["dataset", "parent_job"]
-    readonly_fields = [f.name for f in TrainingJob._meta.fields] + ["steps", "loss_chart"]
-    exclude = ["loss_curve"]
+    readonly_fields = [f.name for f in TrainingJob._meta.fields] + ["steps", "loss_chart", "related"]
     actions = ["cancel", "resume"]
+    fieldsets = [
+        (None, {"fields": JOB_SUMMARY}),
+        ("Log", {"fields": ["log_tail"], "classes": ["collapse"]}),
+        ("Recipe, metrics and raw details", {"classes": ["collapse"], "fields": JOB_DETAILS}),
+    ]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # start jobs with the API, `manage.py train` or a dataset's "train" action
@@ -75,9 +65,29 @@ class TrainingJobAdmin(admin.ModelAdmin):
         eta = f", ETA {obj.eta_seconds:.0f}s" if obj.eta_seconds and obj.status == "running" else ""
         return format_html("{}% ({}/{}){}", round(100 * obj.step / obj.total_steps), obj.step, obj.total_steps, eta)
 
-    @admin.display(description="Loss curve")
+    @admin.display(description="Progress and loss (live)")
     def loss_chart(self, obj: TrainingJob) -> str:
-        return loss_svg(obj.loss_curve)
+        live = job_live(obj)
+        return format_html(
+            '<div data-live-job="{}"><div style="height:12px;width:640px;max-width:100%;background:#e6e6e6;border-radius:6px;'
+            'overflow:hidden"><div data-field="bar" style="height:100%;background:#417690;width:{}%"></div></div>'
+            '<p data-field="text">{}</p><div data-field="chart">{}</div></div>'
+            '<script src="{}" data-url="{}" data-seconds="3" defer></script>',
+            obj.pk, live["progress"], live["text"], mark_safe(live["chart"]),  # noqa: S308 (escaped SVG)
+            static("dashboard/live.js"), reverse("dashboard-live"),
+        )  # fmt: skip
+
+    @admin.display(description="Related")
+    def related(self, obj: TrainingJob) -> str:
+        version = getattr(obj, "model_version", None)
+        experiments = version.experiments.select_related("challenger", "control")[:10] if version else []
+        rows = [
+            ("dataset", admin_link(obj.dataset)), ("model version", admin_link(version)), ("experiments", admin_links(experiments)),
+            ("continued from", admin_link(obj.parent_job)),
+            ("lifecycle events", changelist_link("registry_lifecycleevent", f"to_version__id__exact={version.pk}", "of its version")
+             if version else "-"),
+        ]  # fmt: skip
+        return format_html("<table>{}</table>", format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", rows))
 
     @admin.action(description="Cancel (a running job stops at its next step)")
     def cancel(self, request: HttpRequest, queryset: QuerySet[TrainingJob]) -> None:

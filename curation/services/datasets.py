@@ -204,5 +204,9 @@ def datasets_restat(*, dataset_ids: list[int]) -> int:
     for dataset_id in dataset_ids:
         rows = list(DatasetItem.objects.filter(dataset_id=dataset_id).values("split", "tier", "kind", "category", "label",
                                                                                "token_count", "quality_score"))  # fmt: skip
-        Dataset.objects.filter(pk=dataset_id).update(stats=_stats(rows))
+        before = Dataset.objects.filter(pk=dataset_id).values_list("stats", flat=True).first() or {}
+        frozen = before.get("erased", {}).get("frozen_count", before.get("count", len(rows)))
+        # what the erasures removed stays visible next to what is left (the manifest keeps the original)
+        erased = {"frozen_count": frozen, "items": frozen - len(rows)}
+        Dataset.objects.filter(pk=dataset_id).update(stats={**_stats(rows), "erased": erased})
     return len(dataset_ids)

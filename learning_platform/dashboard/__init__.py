@@ -1,0 +1,1 @@
+"""The staff dashboard: selectors (aggregate reads), series and charts (SVG), views."""
