@@ -76,23 +76,23 @@ def _text(value: Any, name: str) -> str:
     return value
 
 
-def _message(value: Any, where: str) -> dict[str, str]:
+def _message(value: Any, name: str, index: int) -> dict[str, str]:
     if not isinstance(value, Mapping):
-        raise RecordError(f"{where} must be an object with role and content.")
+        raise RecordError(f"{name}[{index}] must be an object with role and content.")
     role, content = value.get("role"), value.get("content")
     if role not in ROLES:
-        raise RecordError(f"{where}: role must be one of {', '.join(ROLES)}.")
+        raise RecordError(f"{name}[{index}]: role must be one of {', '.join(ROLES)}.")
     if isinstance(content, list):  # OpenAI content parts: keep the text ones
         content = "".join(p.get("text", "") for p in content if isinstance(p, Mapping) and p.get("type") == "text")
     if not isinstance(content, str):
-        raise RecordError(f"{where}: content must be a string.")
+        raise RecordError(f"{name}[{index}]: content must be a string.")
     return {"role": role, "content": content}
 
 
 def _messages(value: Any, name: str) -> list[dict[str, str]]:
     if not isinstance(value, list) or not value:
         raise RecordError(f"{name} must be a non-empty list of messages.")
-    return [_message(m, f"{name}[{i}]") for i, m in enumerate(value)]
+    return [_message(m, name, i) for i, m in enumerate(value)]
 
 
 def _prompt(value: Any) -> list[dict[str, str]]:

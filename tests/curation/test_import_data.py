@@ -179,3 +179,33 @@ def test_prompt_completion_exports_import_as_one_user_turn(mix, tmp_path):
     assert run.counts["created"] == original.stats["count"]
     targets = sorted(original.items.values_list("target", flat=True))
     assert sorted(Interaction.objects.filter(task="copy").values_list("output_text", flat=True)) == targets
+
+
+@pytest.mark.django_db(transaction=True)
+def test_chunks_written_by_the_writer_thread_lose_and_double_nothing(tmp_path, monkeypatch):
+    """Outside a transaction (as the worker runs it) each chunk is written by a thread of its own
+    while the next is parsed: bad lines, repeats across chunks and every record's feedback come
+    out as in one pass."""
+    from curation.importers import files
+
+    monkeypatch.setattr(files, "CHUNK", 7)
+    records = []
+    for i in range(60):
+        records.append({"prompt": f"Question {i}?", "completion": f"Answer {i}."})
+        if i % 9 == 4:
+            records.append("{not json")
+        if i % 13 == 5 and i > 20:
+            records.append({"prompt": f"Question {i - 20}?", "completion": f"Answer {i - 20}."})  # seen chunks ago
+    path = write(tmp_path / "many.jsonl", records)
+    run, _ = run_import(path, "--task", "threaded")
+    assert run.status == "succeeded", run.error
+    bad = [n for n, r in enumerate(records, start=1) if r == "{not json"]
+    assert sorted(r["line"] for r in run.refused) == bad
+    assert (run.counts["created"], run.counts["refused"]) == (60, len(bad))
+    assert run.counts["replayed"] == 3
+    stored = Interaction.objects.filter(task="threaded")
+    assert stored.count() == 60
+    assert Feedback.objects.filter(interaction__task="threaded").count() == 60
+    again, _ = run_import(path, "--task", "threaded")
+    assert again.counts.get("created", 0) == 0
+    assert stored.count() == 60
