@@ -192,6 +192,7 @@ class KnowledgeGapAdmin(admin.ModelAdmin):
         return False
 
 
+from . import conflict_admin  # noqa: E402, F401  (registers conflicts)
 from .lessons import admin as lessons_admin  # noqa: E402, F401  (registers lessons and memory)
 
 

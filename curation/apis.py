@@ -7,6 +7,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers as drf_serializers
 from rest_framework import status
+from rest_framework.pagination import CursorPagination
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -81,6 +82,40 @@ class GapListApi(APIView):
     )
     def get(self, request: Request) -> Response:
         return Response(serializers.GapSerializer(selectors.gap_list(task=request.query_params.get("task", "")), many=True).data)
+
+
+class ConflictCursor(CursorPagination):
+    ordering = "id"
+    page_size = 100
+    page_size_query_param = "page_size"
+    max_page_size = 1000
+
+
+class ConflictListApi(APIView):
+    required_scopes = {"GET": "admin"}
+
+    @extend_schema(
+        parameters=[OpenApiParameter("task", str), OpenApiParameter("status", str, description="open, resolved or empty (both)")],
+        responses=serializers.ConflictSerializer(many=True),
+        summary="Conflicts: near-identical prompts with contradicting answers, both examples side by side",
+    )
+    def get(self, request: Request) -> Response:
+        conflicts = selectors.conflict_list(task=request.query_params.get("task", ""), status=request.query_params.get("status", ""))
+        paginator = ConflictCursor()
+        page = paginator.paginate_queryset(conflicts, request, view=self)
+        return paginator.get_paginated_response(serializers.ConflictSerializer(page, many=True).data)
+
+
+class ConflictResolveApi(APIView):
+    required_scopes = {"POST": "admin"}
+
+    @extend_schema(request=serializers.ConflictResolveSerializer, responses=serializers.ConflictSerializer, summary="Resolve a conflict")
+    def post(self, request: Request, conflict_id: int) -> Response:
+        data = serializers.ConflictResolveSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        keep, by = data.validated_data["keep"], f"api:{request.auth.name}"
+        conflict = services.conflict_resolve(conflict_id=conflict_id, keep=keep, resolved_by=by)
+        return Response(serializers.ConflictSerializer(selectors.conflict_list().get(pk=conflict.pk)).data)
 
 
 class ImportInputSerializer(drf_serializers.Serializer):

@@ -29,6 +29,11 @@ class CurationConfig(models.Model):
     near_duplicate_threshold = models.FloatField(default=0.85, help_text="Jaccard similarity from which two examples are near duplicates.")
     requires_reasoning = models.BooleanField(default=False, help_text="Score the presence of reasoning.")
     gap_confidence_threshold = models.FloatField(default=0.4, help_text="Interactions below this confidence feed knowledge gaps.")
+    hold_out_conflicts = models.BooleanField(
+        default=True,
+        help_text="Of two contradicting answers to near-identical prompts, keep only the better one in datasets until a "
+        "reviewer resolves the conflict (off: both stay in; for tasks with many good answers to one prompt).",
+    )
 
     def __str__(self) -> str:
         return f"curation config of {self.task}"
@@ -78,6 +83,53 @@ class TrainingExample(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} example {self.pk} ({self.tier})"
+
+
+class DuplicateConflict(models.Model):
+    """Two examples of a task whose prompts are near-identical and whose answers contradict each
+    other (found by a curation run's deduplication, curation/dedup.py). Keys and figures only,
+    never text: erasing either example deletes the row."""
+
+    class Status(models.TextChoices):
+        OPEN = "open"
+        RESOLVED = "resolved"
+
+    class Keep(models.TextChoices):
+        A = "a"
+        B = "b"
+        BOTH = "both"
+        NEITHER = "neither"
+
+    class Reason(models.TextChoices):
+        SAME_PROMPT = "same_prompt", "same prompt, different answers"
+        UNEXPLAINED = "unexplained_difference", "the answers differ where the prompts do not"
+
+    task = models.SlugField(max_length=64)
+    kind = models.CharField(max_length=16, choices=TrainingExample.Kind.choices)
+    example_a = models.ForeignKey(
+        TrainingExample, on_delete=models.CASCADE, related_name="conflicts_as_a",
+        help_text="The better of the two (quality, then key): stays in datasets while the conflict is open.",
+    )  # fmt: skip
+    example_b = models.ForeignKey(
+        TrainingExample, on_delete=models.CASCADE, related_name="conflicts_as_b",
+        help_text="Held out of datasets while the conflict is open (unless the task's config keeps both).",
+    )  # fmt: skip
+    reason = models.CharField(max_length=32, choices=Reason.choices)
+    similarity = models.FloatField(help_text="Jaccard similarity of the two prompts (character 5-grams).")
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.OPEN)
+    kept = models.CharField(max_length=8, choices=Keep.choices, blank=True, help_text="What the reviewer kept.")
+    resolved_by = models.CharField(max_length=150, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["task", "id"]
+        constraints = [models.UniqueConstraint(fields=["example_a", "example_b"], name="duplicate_conflict_pair_unique")]
+        indexes = [models.Index(fields=["task", "status"], name="conflict_task_status")]
+
+    def __str__(self) -> str:
+        return f"conflict {self.pk} in {self.task}: example {self.example_a_id} vs {self.example_b_id} ({self.status})"
 
 
 class FrozenGuardQuerySet(models.QuerySet["DatasetItem"]):

@@ -8,7 +8,7 @@ from typing import Any
 from django.db.models import QuerySet
 
 from . import exporters
-from .models import CurationRun, Dataset, DatasetItem, KnowledgeGap
+from .models import CurationRun, Dataset, DatasetItem, DuplicateConflict, KnowledgeGap
 from .services.errors import CurationError
 
 SPLITS = ("train", "eval", "all")
@@ -62,3 +62,13 @@ def dataset_export(*, dataset: Dataset, fmt: str = "", split: str = "train") -> 
 def gap_list(*, task: str = "") -> QuerySet[KnowledgeGap]:
     queryset = KnowledgeGap.objects.order_by("-size", "id")
     return queryset.filter(task=task) if task else queryset
+
+
+def conflict_list(*, task: str = "", status: str = "") -> QuerySet[DuplicateConflict]:
+    """Conflicts with both examples, oldest first; `status`: open, resolved or empty (both)."""
+    if status and status not in DuplicateConflict.Status.values:
+        raise CurationError("The conflict filter is invalid.", fields={"status": ["Must be open or resolved."]})
+    queryset = DuplicateConflict.objects.select_related("example_a", "example_b").order_by("id")
+    if task:
+        queryset = queryset.filter(task=task)
+    return queryset.filter(status=status) if status else queryset

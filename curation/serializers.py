@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from .models import CurationRun, Dataset, KnowledgeGap
+from .models import CurationRun, Dataset, DuplicateConflict, KnowledgeGap, TrainingExample
 
 
 class RunInputSerializer(serializers.Serializer):
@@ -33,3 +33,30 @@ class GapSerializer(serializers.ModelSerializer):
     class Meta:
         model = KnowledgeGap
         fields = ["id", "task", "representative", "size", "examples", "created_at"]
+
+
+class ConflictExampleSerializer(serializers.ModelSerializer):
+    in_datasets = serializers.SerializerMethodField(help_text="Whether datasets made now would select it (not a duplicate, not rejected).")
+
+    class Meta:
+        model = TrainingExample
+        fields = ["id", "key", "kind", "prompt", "target", "rejected", "label", "tier", "quality_score", "review_status", "in_datasets"]
+
+    def get_in_datasets(self, obj: TrainingExample) -> bool:
+        return obj.duplicate_of_id is None and obj.tier != "reject"
+
+
+class ConflictSerializer(serializers.ModelSerializer):
+    example_a = ConflictExampleSerializer(read_only=True)
+    example_b = ConflictExampleSerializer(read_only=True)
+
+    class Meta:
+        model = DuplicateConflict
+        fields = [
+            "id", "task", "kind", "reason", "similarity", "status", "kept", "resolved_by", "resolved_at", "created_at", "updated_at",
+            "example_a", "example_b",
+        ]  # fmt: skip
+
+
+class ConflictResolveSerializer(serializers.Serializer):
+    keep = serializers.ChoiceField(choices=DuplicateConflict.Keep.choices, help_text="a, b, both or neither.")
