@@ -77,7 +77,11 @@ class VectorIndex:
         distance = np.bitwise_count(self.bits[0] ^ words[0]).astype(np.uint16)
         for row, word in zip(self.bits[1:], words[1:], strict=True):
             distance += np.bitwise_count(row ^ word)
-        return np.sort(np.argpartition(distance, size)[:size])
+        # Distances are small integers (0..dim): the cut-off comes from their histogram, and the
+        # rows at or under it are the shortlist (ties at the cut-off kept: a few more than `size`).
+        # One linear pass each, where argpartition over 100k rows took 2 ms.
+        cutoff = int(np.searchsorted(np.cumsum(np.bincount(distance, minlength=self.dim + 1)), size))
+        return np.flatnonzero(distance <= cutoff)
 
 
 def _top(scores: np.ndarray, k: int) -> np.ndarray:

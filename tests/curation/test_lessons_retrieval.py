@@ -68,3 +68,24 @@ def test_once_built_the_encoder_embeds_without_importing_torch(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split() == [str(embedding.DIM), "False", "False"]
+
+
+def test_above_the_exact_limit_the_sign_bit_shortlist_keeps_the_nearest():
+    """25k vectors (over EXACT_MAX, so the shortlist runs): noisy copies of 50 rows find their row
+    first, scored exactly (random rows beyond it are near 0 similarity; their order is noise)."""
+    from curation.lessons import index as index_module
+
+    rng = np.random.default_rng(3)
+    matrix = rng.normal(size=(index_module.EXACT_MAX + 5000, embedding.DIM)).astype(np.float32)
+    matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
+    index = VectorIndex(embedding.DIM)
+    index.add(list(range(len(matrix))), matrix)
+    rows = rng.choice(len(matrix), 50, replace=False)
+    queries = matrix[rows] + rng.normal(0, 0.03, (50, embedding.DIM)).astype(np.float32)
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    for row, query in zip(rows, queries, strict=True):
+        found = index.search(query, 5)
+        assert len(found) == 5
+        exact = index.search(query, 1, exact=True)[0]
+        assert found[0][0] == exact[0] == row
+        assert abs(found[0][1] - exact[1]) < 1e-5
