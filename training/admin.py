@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -10,6 +11,7 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
+from learning_platform import schedule_admin  # noqa: F401  (the task queue's schedules get a "Run now" action)
 from learning_platform.dashboard.flags import admin_link, admin_links, changelist_link
 from learning_platform.dashboard.live import job_live
 
@@ -17,8 +19,27 @@ from . import services
 from .models import TrainableDataset, TrainingJob, TrainingPolicy
 
 
+class TrainingPolicyForm(forms.ModelForm):
+    """Validated by the same service as the API and `manage.py training_policy`."""
+
+    class Meta:
+        model = TrainingPolicy
+        fields = ["task", *services.POLICY_FIELDS]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        changes = {name: cleaned[name] for name in services.POLICY_FIELDS if name in cleaned}
+        try:
+            services.policy_validate(changes=changes)
+        except services.TrainingError as exc:
+            for name, problems in exc.fields.items():
+                self.add_error(name if name in self.fields else None, problems)
+        return cleaned
+
+
 @admin.register(TrainingPolicy)
 class TrainingPolicyAdmin(admin.ModelAdmin):
+    form = TrainingPolicyForm
     list_display = [
         "task",
         "enabled",
@@ -29,6 +50,14 @@ class TrainingPolicyAdmin(admin.ModelAdmin):
         "min_hours_between_jobs",
         "readiness",
     ]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: TrainingPolicy | None = None) -> list[str]:
+        return ["task"] if obj else []
+
+    def save_model(self, request: HttpRequest, obj: TrainingPolicy, form: forms.ModelForm, change: bool) -> None:
+        changes = {name: form.cleaned_data[name] for name in services.POLICY_FIELDS if name in form.cleaned_data}
+        saved = services.policy_update(task=obj.task, changes=changes)
+        obj.pk = saved.pk
 
     @admin.display(description="ready?")
     def readiness(self, obj: TrainingPolicy) -> str:

@@ -95,3 +95,57 @@ class StatusApi(APIView):
         if not task:
             raise services.TrainingError("Name a task.", fields={"task": ["Required."]})
         return Response(services.readiness(task=task))
+
+
+class PolicySerializer(serializers.Serializer):
+    """A task's training policy as the API shows it (the service validates what is written)."""
+
+    task = serializers.SlugField(read_only=True)
+    saved = serializers.BooleanField(read_only=True, help_text="False: no policy is saved, the default applies")
+    enabled = serializers.BooleanField(required=False)
+    auto_train = serializers.BooleanField(required=False, help_text="Let the weekly schedule train the task when ready")
+    min_examples = serializers.IntegerField(required=False, min_value=1, max_value=services.MOST)
+    min_gold_examples = serializers.IntegerField(required=False, min_value=0, max_value=services.MOST)
+    min_average_quality = serializers.FloatField(required=False, min_value=0, max_value=1)
+    min_hours_between_jobs = serializers.IntegerField(required=False, min_value=0, max_value=services.MOST)
+    method = serializers.ChoiceField(choices=["", "sft", "dpo", "kto"], required=False, help_text="Empty: from the data")
+    min_tier = serializers.ChoiceField(choices=["gold", "silver", "bronze"], required=False)
+    ready = serializers.BooleanField(read_only=True)
+    short = serializers.ListField(child=serializers.CharField(), read_only=True)
+
+
+def _policy_body(task: str) -> dict:
+    state = services.readiness(task=task)
+    return {**state["policy"], "ready": state["ready"], "short": state["short"]}
+
+
+def _changes(request: Request) -> dict:
+    if not isinstance(request.data, dict):
+        raise services.TrainingError("Send a JSON object of policy fields.", fields={"non_field_errors": ["Expected an object."]})
+    return {name: value for name, value in request.data.items() if name not in ("task", "saved", "ready", "short")}
+
+
+class PolicyListApi(APIView):
+    required_scopes = {"GET": "admin"}
+
+    @extend_schema(responses=PolicySerializer(many=True), summary="Every task with curated examples or a saved policy: policy, readiness")
+    def get(self, request: Request) -> Response:
+        return Response([_policy_body(task) for task in services.training_tasks()])
+
+
+class PolicyDetailApi(APIView):
+    required_scopes = {"GET": "admin", "PUT": "admin", "PATCH": "admin"}
+
+    @extend_schema(responses=PolicySerializer, summary="A task's training policy (the default until one is saved) and readiness")
+    def get(self, request: Request, task: str) -> Response:
+        return Response(_policy_body(task))
+
+    @extend_schema(request=PolicySerializer, responses=PolicySerializer, summary="Save the whole policy (fields left out get defaults)")
+    def put(self, request: Request, task: str) -> Response:
+        services.policy_update(task=task, changes=_changes(request), replace=True)
+        return Response(_policy_body(task))
+
+    @extend_schema(request=PolicySerializer, responses=PolicySerializer, summary="Change some fields of the policy (saving it)")
+    def patch(self, request: Request, task: str) -> Response:
+        services.policy_update(task=task, changes=_changes(request))
+        return Response(_policy_body(task))

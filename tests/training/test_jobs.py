@@ -204,13 +204,13 @@ def test_readiness_names_each_short_threshold(training_settings):
 def test_the_weekly_task_trains_only_ready_tasks_and_says_why(training_settings):
     from training import tasks
 
-    assert tasks.weekly_training() == "no task has an enabled auto-training policy"
+    assert tasks.weekly_training() == "no task has curated examples or a training policy"
     TrainingPolicy.objects.create(task="commands", min_examples=30)
     TrainingPolicy.objects.create(task="empty", min_examples=30)
     sft_dataset(count=40)
     report = tasks.weekly_training()
     assert "commands: started job" in report
-    assert "empty: not ready (examples: 0 of 30 needed (short by 30))" in report
+    assert "empty: not ready under its policy (examples: 0 of 30 needed (short by 30))" in report
     job = TrainingJob.objects.get()  # queued on commit; the test's transaction never commits
     assert (job.task, job.status, job.dataset.name) == ("commands", "queued", "weekly")
 
