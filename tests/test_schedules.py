@@ -50,6 +50,9 @@ def test_setup_schedules_plans_nothing_for_now_and_keeps_a_planned_run():
     call_command("setup_schedules", stdout=out)
     assert Schedule.objects.get(name="weekly-training").next_run.year == 2030, "an already planned run is kept"
     assert "updated schedule weekly-training (next run 2030-" in out.getvalue()
+    Schedule.objects.filter(name="daily-curation").update(next_run=before, task=None)  # written "now" by an older version
+    call_command("setup_schedules", stdout=io.StringIO())
+    assert Schedule.objects.get(name="daily-curation").next_run == runs["daily-curation"], "never ran: planned again"
 
 
 @pytest.mark.django_db

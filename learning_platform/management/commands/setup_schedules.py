@@ -14,14 +14,19 @@ class Command(BaseCommand):
     help = (
         "Create or update the platform's django-q2 schedules (idempotent; safe to re-run). A new schedule first "
         "fires at the next boundary of its period (daily at its hour UTC, weekly on Monday, monthly on the 1st), "
-        "never at once; a schedule already set keeps its next run."
+        "never at once; a schedule already planned (or that has run) keeps its next run."
     )
 
     def handle(self, *args: Any, **options: Any) -> None:
         now = timezone.now()
         for spec in SCHEDULES:
             row = Schedule.objects.filter(name=spec.name).first()
-            kept = row is not None and row.next_run is not None and (row.schedule_type, row.minutes) == (spec.schedule_type, spec.minutes)
+            kept = (
+                row is not None
+                and (row.schedule_type, row.minutes) == (spec.schedule_type, spec.minutes)
+                and row.next_run is not None
+                and (row.next_run > now or row.task is not None)  # planned, or it has run: django-q2 keeps the cadence
+            )
             defaults = {"func": spec.func, "schedule_type": spec.schedule_type, "minutes": spec.minutes, "repeats": -1}
             if not kept:
                 defaults["next_run"] = first_run(spec, now)
