@@ -26,7 +26,7 @@ CHAT = "/v1/chat/completions"
 REDIS = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
-        "LOCATION": "redis://127.0.0.1:6379/11",
+        "LOCATION": "redis://127.0.0.1:6379/12",  # its own database: tests/test_door.py flushes 11
     }
 }
 
