@@ -352,6 +352,8 @@ EXPERIMENT_MAX_DAYS = _read("EXPERIMENT_MAX_DAYS", _positive_int, 14)
 EXPERIMENT_MIN_WIN_RATE = _read("EXPERIMENT_MIN_WIN_RATE", _unit, 0.65)
 EXPERIMENT_ALPHA = _read("EXPERIMENT_ALPHA", _share, 0.05)
 EXPERIMENT_CACHE_SECONDS = _read("EXPERIMENT_CACHE_SECONDS", _positive_int, 5)
+# The staff dashboard's full-table counts (funnel, readiness) are recomputed at most this often.
+DASHBOARD_CACHE_SECONDS = _read("DASHBOARD_CACHE_SECONDS", _positive_int, 30)
 JUDGE_MODEL = _read("JUDGE_MODEL", str, "")
 JUDGE_URL = _read("JUDGE_URL", str, "")
 JUDGE_API_KEY = _read("JUDGE_API_KEY", str, "")

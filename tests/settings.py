@@ -17,6 +17,7 @@ os.environ.setdefault("API_KEY_CACHE_SECONDS", "0")
 os.environ.setdefault("CURATION_WORKERS", "1")  # test data lives in the test's transaction
 os.environ.setdefault("AUTO_EVALUATE", "false")  # the arena chain runs where a test turns it on
 os.environ.setdefault("EXPERIMENT_CACHE_SECONDS", "0")
+os.environ.setdefault("DASHBOARD_CACHE_SECONDS", "0")  # the tests' locmem cache lives across tests
 # Throttling off for the suite (tests send bursts); tests/interactions/test_throttling.py turns
 # each budget on. The login lockout stays on at its default (tests/test_door.py proves it).
 os.environ.setdefault("API_THROTTLE_INGEST", "off")

@@ -12,7 +12,8 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, Exists, OuterRef, Q
+from django.core.cache import cache
+from django.db.models import Count, Q
 from django.urls import reverse
 from django.utils import timezone
 
@@ -37,9 +38,12 @@ def _by_task(rows: Any, key: str = "task") -> dict[str, int]:
 
 def funnel() -> dict[str, dict[str, Any]]:
     """Per task: interactions -> with feedback -> examples by tier -> in a dataset -> trained."""
-    interactions = _by_task(Interaction.objects.order_by().values("task").annotate(n=Count("pk")))
-    has_feedback = Exists(Feedback.objects.filter(interaction=OuterRef("pk")))
-    with_feedback = _by_task(Interaction.objects.order_by().filter(has_feedback).values("task").annotate(n=Count("pk")))
+    # one scan of the interactions; the ids with feedback are hashed once (a hashed subplan)
+    with_feedback = Q(pk__in=Feedback.objects.order_by().values("interaction_id"))
+    rows = Interaction.objects.order_by().values("task").annotate(n=Count("pk"), fed=Count("pk", filter=with_feedback))
+    interactions, with_feedback_counts = {}, {}
+    for row in rows:
+        interactions[row["task"]], with_feedback_counts[row["task"]] = row["n"], row["fed"]
     tiers: dict[str, dict[str, int]] = defaultdict(dict)
     examples = TrainingExample.objects.order_by().filter(duplicate_of__isnull=True).values("task", "tier").annotate(n=Count("pk"))
     for row in examples:
@@ -52,7 +56,7 @@ def funnel() -> dict[str, dict[str, Any]]:
     return {
         task: {
             "interactions": interactions.get(task, 0),
-            "with_feedback": with_feedback.get(task, 0),
+            "with_feedback": with_feedback_counts.get(task, 0),
             "tiers": [(tier, tiers[task].get(tier, 0)) for tier in TIERS],
             "examples": sum(tiers[task].values()),
             "in_dataset": in_dataset.get(task, 0),
@@ -168,17 +172,37 @@ def curation_runs() -> list[dict[str, Any]]:
     return list(reversed(rows.values("pk", "task", "counts", "created_at")))
 
 
+def _cached(key: str, compute: Any) -> Any:
+    """The slow aggregates (full scans of the big tables) at most once per DASHBOARD_CACHE_SECONDS."""
+    seconds = settings.DASHBOARD_CACHE_SECONDS
+    if not seconds:
+        return compute()
+    value = cache.get(key)
+    if value is None:
+        value = compute()
+        cache.set(key, value, seconds)
+    return value
+
+
+def _counts(tasks: set[str]) -> dict[str, Any]:
+    counts = funnel()
+    every = sorted(tasks | set(counts))
+    return {"funnel": counts, "readiness": {task: readiness(task=task) for task in every}, "as_of": timezone.now()}
+
+
 def dashboard(now: Any = None) -> dict[str, Any]:
     """Everything the dashboard shows, per task, and the alerts."""
     now = now or timezone.now()
     champions = _champions()
-    counts = funnel()
     jobs, experiments, events = _running_jobs(), _open_experiments(), _events()
     histories = experiment_histories([e.pk for e in experiments.values()])
     versions = _versions()
     tree = _genealogy(versions, {row.version_id for row in champions.values()})
     policies = set(TrainingPolicy.objects.values_list("task", flat=True))
-    tasks = sorted(set(counts) | set(champions) | set(tree) | policies | set(jobs) | set(experiments))
+    known = set(champions) | set(tree) | policies | set(jobs) | set(experiments)
+    slow = _cached("dashboard:counts", lambda: _counts(known))
+    counts, ready = slow["funnel"], slow["readiness"]
+    tasks = sorted(known | set(counts))
     alerts = _taint_alerts(champions) + job_alerts(now) + _srm_alerts(now)
     return {
         "alerts": alerts,
@@ -188,7 +212,7 @@ def dashboard(now: Any = None) -> dict[str, Any]:
                 "funnel": counts.get(task) or EMPTY_FUNNEL,
                 "champion": champions.get(task),
                 "champion_age": now - champions[task].updated_at if task in champions else None,
-                "readiness": readiness(task=task),
+                "readiness": ready.get(task) or readiness(task=task),
                 "job": jobs.get(task),
                 "experiment": experiments.get(task),
                 "events": events.get(task, []),
@@ -198,4 +222,5 @@ def dashboard(now: Any = None) -> dict[str, Any]:
         ],
         "curation_runs": curation_runs(),
         "histories": histories,
+        "counts_as_of": slow["as_of"],
     }

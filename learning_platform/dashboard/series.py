@@ -6,6 +6,7 @@ trend) and returns the chart's SVG through `charts`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -23,19 +24,24 @@ def thin(points: list[Any], limit: int = MAX_POINTS) -> list[Any]:
 
 def experiment_series(history: Sequence[str]) -> list[dict[str, float]]:
     """After each trial: the challenger's win rate (ties excluded) with its Wilson interval, and
-    the sequential p-value (as abtesting.statistics.always_valid_p computes it)."""
-    from abtesting.statistics import mixture_likelihood_ratio, wilson  # pure maths, at the top of the loop
+    the sequential p-value: 1 / the largest Beta(1, 1)-mixture likelihood ratio so far, as
+    abtesting.statistics.always_valid_p computes it, updated by one logarithm per trial (the
+    ratio's factor for one more win is 2 (k + 1) / (n + 2), for one more loss 2 (n - k + 1) / (n + 2))."""
+    from abtesting.statistics import wilson  # pure maths, at the top of the loop
 
-    points, wins, decided, best = [], 0, 0, 1.0
-    for trial, verdict in enumerate(history, start=1):
+    keep = set(thin(list(range(len(history)))))
+    points, wins, decided, log_ratio, best = [], 0, 0, 0.0, 0.0
+    for index, verdict in enumerate(history):
         if verdict in ("A", "B"):
-            decided += 1
-            wins += verdict == "B"
-            best = max(best, mixture_likelihood_ratio(wins, decided))
-        low, high = wilson(wins, decided)
-        rate = wins / decided if decided else 0.5
-        points.append({"trial": trial, "win_rate": rate, "low": low, "high": high, "p_value": min(1.0, 1.0 / best)})
-    return thin(points)
+            won = verdict == "B"
+            log_ratio += math.log(2 * ((wins if won else decided - wins) + 1) / (decided + 2))
+            decided, wins = decided + 1, wins + won
+            best = max(best, log_ratio)
+        if index in keep:
+            low, high = wilson(wins, decided)
+            rate = wins / decided if decided else 0.5
+            points.append({"trial": index + 1, "win_rate": rate, "low": low, "high": high, "p_value": min(1.0, math.exp(-best))})
+    return points
 
 
 def win_rate_chart(points: list[dict[str, float]], *, min_win_rate: float, chart_id: str = "") -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
@@ -60,9 +61,10 @@ def dashboard(request: HttpRequest) -> TemplateResponse:
         **admin.site.each_context(request),
         "title": "Control room",
         "alerts": data["alerts"],
+        "counts_as_of": data["counts_as_of"],
+        "cache_seconds": settings.DASHBOARD_CACHE_SECONDS,
         "tasks": [_task_context(row, histories) for row in data["tasks"]],
         "curation_svg": mark_safe(series.curation_chart(data["curation_runs"], chart_id="curation-runs")),  # noqa: S308
-        "app_list": admin.site.get_app_list(request),
         "poll_seconds": POLL_SECONDS,
     }
     return TemplateResponse(request, "dashboard/index.html", context)
@@ -73,15 +75,21 @@ def _ids(request: HttpRequest, name: str) -> list[int]:
 
 
 def live(request: HttpRequest) -> JsonResponse:
-    """GET ?job=<id>&experiment=<id> (repeatable): each one's progress and its charts' SVG."""
+    """GET ?job=<id>&experiment=<id> (repeatable), &trials=1 for the experiments' latest trials:
+    each one's progress and its charts' SVG."""
     if not (request.user.is_active and request.user.is_staff):
         return JsonResponse({"detail": "Staff only."}, status=403)
     jobs = TrainingJob.objects.filter(pk__in=_ids(request, "job")).defer("log_tail", "error", "recipe_notes", "recipe")
     experiments = Experiment.objects.filter(pk__in=_ids(request, "experiment"))
     histories = selectors.experiment_histories([e.pk for e in experiments])
+    with_trials = request.GET.get("trials") == "1"  # the experiment's page shows its latest trials; the dashboard does not
+
+    def trials(experiment: Experiment) -> dict[str, str]:
+        return {"trials_html": trials_html(experiment)} if with_trials else {}
+
     payload = {
         "jobs": {str(job.pk): job_live(job) for job in jobs},
-        "experiments": {str(e.pk): {**experiment_live(e, histories.get(e.pk, [])), "trials_html": trials_html(e)} for e in experiments},
+        "experiments": {str(e.pk): {**experiment_live(e, histories.get(e.pk, [])), **trials(e)} for e in experiments},
         "poll_seconds": POLL_SECONDS,
     }
     return JsonResponse(payload)

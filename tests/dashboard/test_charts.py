@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 
+import pytest
+
 from learning_platform.dashboard import charts, series
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -90,7 +92,9 @@ def test_the_experiment_series_follows_the_statistics_module():
     assert last["trial"] == len(history)
     assert abs(last["win_rate"] - expected.rate) < 1e-9
     assert (round(last["low"], 9), round(last["high"], 9)) == (round(expected.low, 9), round(expected.high, 9))
-    assert abs(last["p_value"] - always_valid_p(decided)) < 1e-12
+    assert last["p_value"] == pytest.approx(always_valid_p(decided), rel=1e-9)
+    strong = ["B"] * 60 + ["A"] * 5
+    assert series.experiment_series(strong)[-1]["p_value"] == pytest.approx(always_valid_p([v == "B" for v in strong]), rel=1e-9)
     assert len(series.experiment_series(["B"] * 1000)) == series.MAX_POINTS
     svg = series.win_rate_chart(points, min_win_rate=0.65)
     assert re.search(r">needed 0.65<", svg)

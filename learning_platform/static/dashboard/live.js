@@ -41,6 +41,7 @@
     if (!jobs.length && !experiments.length) { return; }
     var query = jobs.map(function (id) { return "job=" + encodeURIComponent(id); })
       .concat(experiments.map(function (id) { return "experiment=" + encodeURIComponent(id); })).join("&");
+    if (document.querySelector('[data-field="trials_html"]')) { query += "&trials=1"; }
     fetch(url + "?" + query, {credentials: "same-origin", headers: {"Accept": "application/json"}})
       .then(function (response) { return response.ok ? response.json() : Promise.reject(response.status); })
       .then(function (payload) {
