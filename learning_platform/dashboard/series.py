@@ -12,6 +12,8 @@ from typing import Any
 
 from . import charts
 
+# the stages of a curation run in the order rows flow through them (curation/services/runs.py)
+CURATION_STAGES = ("read", "eligible", "scrubbed", "examples_created", "duplicates_exact", "duplicates_near", "tier_gold", "tier_silver")
 MAX_POINTS = 200  # a long history is thinned to this many points (the last one always kept)
 
 
@@ -87,7 +89,8 @@ def loss_chart(curve: Sequence[dict[str, Any]], *, chart_id: str = "", width: in
 
 def curation_chart(runs: Sequence[dict[str, Any]], *, chart_id: str = "") -> str:
     """Rows in and out of each curation stage, per run (x: the run's id)."""
-    stages = sorted({name for run in runs for name, value in run["counts"].items() if isinstance(value, int | float)})
+    found = {name for run in runs for name, value in run["counts"].items() if isinstance(value, int | float)}
+    stages = [s for s in CURATION_STAGES if s in found] + sorted(found - set(CURATION_STAGES))
     series = [
         charts.Series(stage, [(run["pk"], run["counts"][stage]) for run in runs if isinstance(run["counts"].get(stage), int | float)],
                       markers=True)

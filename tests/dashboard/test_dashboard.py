@@ -8,7 +8,8 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
-from curation.models import DatasetItem
+from abtesting.models import EvalCase, EvalReport, EvalRun, EvalSuite, Experiment
+from curation.models import CurationRun, DatasetItem
 from interactions.models import ErasureRequest, Interaction, Subject
 from interactions.services import subject_erase_by_subject
 from registry.models import LifecycleEvent, ModelVersion
@@ -161,3 +162,43 @@ def test_the_experiment_page_charts_the_trials_and_shows_both_answers_beside_the
     assert "0.50" in row  # its score
     assert "1.00" in row  # the challenger's
     assert f"/admin/training/trainingjob/{experiment.challenger.training_job_id}/change/" in page  # experiment -> job
+
+
+def test_arena_cases_report_trends_version_traffic_and_curation_runs_are_drawn(staff_client):
+    seeded = seed_loop()
+    champion, challenger, experiment = seeded["champion"], seeded["challenger"], seeded["experiment"]
+    suite = EvalSuite.objects.create(task="commands", name="shell")
+    case = EvalCase.objects.create(suite=suite, category="listing", messages=[{"role": "user", "content": "list all files"}],
+                                   expected="ls -la")  # fmt: skip
+    mine = EvalRun.objects.create(version=challenger, suite=suite, status="succeeded", score=1.0,
+                                  results=[{"id": case.pk, "category": "listing", "output": "ls -la", "score": 1.0}])  # fmt: skip
+    theirs = EvalRun.objects.create(version=champion, suite=suite, status="succeeded", score=0.4,
+                                    results=[{"id": case.pk, "category": "listing", "output": "ls", "score": 0.4}])  # fmt: skip
+    Experiment.objects.filter(pk=experiment.pk).update(arena={"reason": "won 1 of 1 categories", "runs": [[mine.pk, theirs.pk]]})
+    page = staff_client.get(f"/admin/abtesting/experiment/{experiment.pk}/change/").content.decode()
+    arena = page[page.index("won 1 of 1 categories") :]
+    for text in ("list all files", "<td>ls -la</td><td>1.00</td><td>ls</td><td>0.40</td>", f"/admin/abtesting/evalrun/{mine.pk}/change/"):
+        assert text in arena
+    assert "list all files" in staff_client.get(f"/admin/abtesting/evalrun/{mine.pk}/change/").content.decode()
+
+    versions = [
+        {"version": v.name, "status": v.status, "suites": [{"suite": "shell", "score": s, "by_category": {"listing": {"score": s}}}]}
+        for v, s in ((champion, 0.4), (challenger, 1.0))
+    ]
+    trend = [{"suite": "shell", "scores": [{"version": v["version"], "score": v["suites"][0]["score"]} for v in versions]}]
+    report = EvalReport.objects.create(task="commands", versions=versions, trend=trend, summary="two versions")
+    page = staff_client.get(f"/admin/abtesting/evalreport/{report.pk}/change/").content.decode()
+    assert "Suite shell: score per version" in page
+    assert 'data-label="listing"' in page  # the category's line beside the overall one
+    assert 'data-label="overall"' in page
+
+    page = staff_client.get(f"/admin/registry/modelversion/{champion.pk}/change/").content.decode()
+    assert f"{champion.name}: latency" in page  # the seeded traffic of the champion, per day
+    assert "mean feedback (1-5)" in page
+
+    CurationRun.objects.create(status="succeeded", counts={"read": 100, "eligible": 60, "examples_created": 50})
+    CurationRun.objects.create(status="succeeded", counts={"read": 120, "eligible": 70, "examples_created": 65})
+    page = staff_client.get("/admin/").content.decode()
+    curation = page[page.index('id="curation-runs"') :]
+    for stage in ("read", "eligible", "examples_created"):
+        assert f'data-label="{stage}"' in curation
