@@ -42,7 +42,7 @@ test-fast: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy interactions/payloads.py curation/scoring.py curation/pii curation/dedup.py curation/balance.py curation/gaps.py abtesting/statistics.py abtesting/arena.py abtesting/scorers.py training/recipes.py registry/routing.py
+	$(VENV)/bin/mypy interactions/payloads.py curation/scoring.py curation/pii curation/dedup.py curation/balance.py curation/gaps.py abtesting/statistics.py abtesting/arena.py abtesting/scorers.py training/recipes.py registry/routing.py learning_platform/dashboard/charts.py learning_platform/dashboard/series.py
 
 # pip's resolver over what a CUDA host installs (requirements/gpu.txt + dev.txt), as a dry run:
 # nothing is installed, only metadata and a few wheels are fetched (see requirements/gpu-check.txt)

@@ -264,7 +264,7 @@ def _link_tree(nodes: Sequence[Node]) -> list[Node]:
     by_key = {n.key: n for n in nodes}
     for node in nodes:
         node.children = []
-    roots = []
+    roots: list[Node] = []
     for node in nodes:
         parent = by_key.get(node.parent) if node.parent is not None else None
         (parent.children if parent is not None else roots).append(node)

@@ -108,7 +108,7 @@ def report_charts(trend: Sequence[dict[str, Any]], versions: Sequence[dict[str, 
         overall = [(i, s["score"]) for i, s in enumerate(row["scores"]) if s.get("score") is not None]
         per_category: dict[str, list[tuple[float, float]]] = {}
         for index, version in enumerate(versions):
-            suite = next((s for s in version.get("suites") or [] if s.get("suite") == row["suite"]), {})
+            suite: dict[str, Any] = next((s for s in version.get("suites") or [] if s.get("suite") == row["suite"]), {})
             for category, value in sorted((suite.get("by_category") or {}).items()):
                 score = value.get("score") if isinstance(value, dict) else value
                 if isinstance(score, int | float):
