@@ -96,7 +96,7 @@ class ConflictListApi(APIView):
 
     @extend_schema(
         parameters=[OpenApiParameter("task", str), OpenApiParameter("status", str, description="open, resolved or empty (both)")],
-        responses=serializers.ConflictSerializer(many=True),
+        responses=serializers.ConflictPageSerializer,
         summary="Conflicts: near-identical prompts with contradicting answers, both examples side by side",
     )
     def get(self, request: Request) -> Response:

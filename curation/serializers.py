@@ -58,5 +58,13 @@ class ConflictSerializer(serializers.ModelSerializer):
         ]  # fmt: skip
 
 
+class ConflictPageSerializer(serializers.Serializer):
+    """One page of the cursor-paginated list: follow `next` until it is null."""
+
+    next = serializers.URLField(allow_null=True, help_text="The next page, or null on the last one.")
+    previous = serializers.URLField(allow_null=True, help_text="The previous page, or null on the first one.")
+    results = ConflictSerializer(many=True)
+
+
 class ConflictResolveSerializer(serializers.Serializer):
     keep = serializers.ChoiceField(choices=DuplicateConflict.Keep.choices, help_text="a, b, both or neither.")
