@@ -3,9 +3,9 @@
 JSON over a platform with 1,000,000 interactions and 100 model versions.
 
 Rows are generated with INSERT ... SELECT in PostgreSQL (interactions over 30 days in 5 tasks,
-20% with feedback, 150,000 training examples, 100 frozen datasets of 1,000 items, 100 finished
-training jobs with their versions in a tree per task, a running job and an open experiment with
-2,000 trials per task, 500 lifecycle events, 20 curation runs), then the page is requested
+20% with feedback, an example for each rated 4 or 5, 100 frozen datasets of up to 1,000 items,
+95 finished training jobs and 100 versions in a tree per task, a running job and an open
+experiment with 2,000 trials per task, 500 lifecycle events, 20 curation runs), then the page is requested
 through Django's test client (the whole request: middleware, queries, charts, template) and the
 median and p90 over the runs are reported with the number of queries. Goal: < 500 ms.
 Needs PostgreSQL: BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/lp_bench_dashboard;
