@@ -407,6 +407,8 @@ SPECTACULAR_SETTINGS = {
         "RecordedStatusEnum": ["created", "replayed"],
         "ExperimentStatusEnum": "abtesting.models.Experiment.Status",
         "ExperimentRecommendationEnum": "abtesting.models.Experiment.Recommendation",
+        "ExampleKindEnum": "curation.models.TrainingExample.Kind",  # examples, datasets and conflicts
+        "ConflictKeepEnum": "curation.models.DuplicateConflict.Keep",
     },
 }
 
