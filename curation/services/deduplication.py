@@ -13,6 +13,10 @@ from ..pipeline import prompt_text
 from .config import config_for
 from .conflicts import conflicts_agreed, conflicts_sync
 
+# binary examples are judged per label: a desirable and an undesirable answer to one prompt are
+# the signal KTO learns from, not a conflict
+PARTS = [("sft", None), ("preference", None), ("binary", True), ("binary", False)]
+
 
 def task_deduplicate(*, task: str, counts: Counter[str]) -> None:
     """Mark exact, then near duplicates among a task's usable examples (per kind): the
@@ -34,8 +38,9 @@ def task_deduplicate(*, task: str, counts: Counter[str]) -> None:
     counts["duplicates_exact"] += len(wanted)
     agreed = conflicts_agreed(task=task)
     found: list[tuple[str, dedup.Conflict]] = []
-    for kind in TrainingExample.Kind.values:
-        rows = usable.filter(kind=kind).values_list("id", "key", "quality_score", "prompt", "target").iterator(chunk_size=20_000)
+    for kind, label in PARTS:
+        part = usable.filter(kind=kind) if label is None else usable.filter(kind=kind, label=label)
+        rows = part.values_list("id", "key", "quality_score", "prompt", "target").iterator(chunk_size=20_000)
         items = [dedup.Item(pk, prompt_text(prompt), quality, key, target) for pk, key, quality, prompt, target in rows if pk not in wanted]
         judgement = dedup.judge_near_duplicates(items, threshold=config.near_duplicate_threshold, agreed=agreed)
         counts["duplicates_near"] += len(judgement.duplicates)

@@ -149,6 +149,18 @@ def test_a_run_keeps_contrast_drops_a_true_duplicate_and_flags_the_conflict(tick
 
 
 @pytest.mark.django_db
+def test_a_desirable_and_an_undesirable_answer_to_one_prompt_are_no_conflict(tickets):
+    prompt, answer = ticket(3)
+    tickets.record("disliked", prompt, answer.replace("replacement", "refund"), feedback={"kind": "thumb", "thumb": "down"})
+    curate(task="tickets", since="2000-01-01")
+    disliked = TrainingExample.objects.get(source_interaction_id=tickets.ids["disliked"], kind="binary")
+    assert disliked.label is False
+    assert disliked.duplicate_of is None
+    assert not DuplicateConflict.objects.filter(example_b=disliked).exists()
+    assert not DuplicateConflict.objects.filter(example_a=disliked).exists()
+
+
+@pytest.mark.django_db
 def test_the_api_lists_both_examples_and_resolves_through_the_service(tickets, make_api):
     curate(task="tickets", since="2000-01-01")
     api = make_api(scopes=("admin",))
