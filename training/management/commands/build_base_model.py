@@ -9,13 +9,13 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from training.base_models import build_base_model, cached_model_path, default_config
+from training.base_models import PRETRAINED, TinyConfig, build_base_model, cached_model_path, default_config
 
 
 class Command(BaseCommand):
     help = (
         "Build the offline base model (BPE tokenizer with one token per digit + a few-million-parameter Llama, "
-        "pretrained briefly on generated skills) with no download."
+        "random-initialised or pretrained on a generated copying curriculum) with no download."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -26,7 +26,7 @@ class Command(BaseCommand):
         parser.add_argument("--force", action="store_true", help="Rebuild even if a model is already there")
         parser.add_argument(
             "--pretrain-steps", type=int, default=None,
-            help="Pretraining steps (default: BASE_MODEL_PRETRAIN_STEPS); 0 leaves the model random-initialised",
+            help="Pretraining steps of the pretrained recipe (default: BASE_MODEL_PRETRAIN_STEPS); 0 leaves the model random-initialised",
         )  # fmt: skip
 
     def handle(self, *args: Any, out: Path | None, force: bool, pretrain_steps: int | None, **options: Any) -> None:
@@ -34,7 +34,7 @@ class Command(BaseCommand):
         if pretrain_steps is not None:
             if pretrain_steps < 0:
                 raise CommandError("--pretrain-steps must be 0 or more")
-            config = replace(config, pretrain_steps=pretrain_steps)
+            config = replace(PRETRAINED, pretrain_steps=pretrain_steps) if pretrain_steps else TinyConfig()
         out = out or cached_model_path(Path(settings.ARTIFACTS_DIR), config)
         if (out / "config.json").exists() and not force:
             self.stdout.write(f"{out} already holds a model (use --force to rebuild)")
