@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 REQS := requirements/base.txt requirements/ml-common.txt requirements/ml.txt requirements/dev.txt
 RUN_ENV := var/run.env
 
-.PHONY: install run test test-fast lint format bench migrations-check check-gpu-requirements clean
+.PHONY: install run test test-fast test-learning lint format bench migrations-check check-gpu-requirements clean
 
 $(STAMP): $(REQS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -33,11 +33,19 @@ run: $(STAMP) $(RUN_ENV)
 	ENV_FILE=$(RUN_ENV) $(PY) manage.py bootstrap
 	ENV_FILE=$(RUN_ENV) $(PY) manage.py run_platform
 
+# PYTEST_WORKERS processes (pytest-xdist), each with its own test database; a file's tests stay
+# together in one process (their live servers, clusters and Redis databases are the file's own)
+PYTEST_WORKERS ?= 2
 test: $(STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -m "not slow"
+
+# the learning test (tests/training/test_learning.py): builds the pretrained base (~9 min on 2 cores,
+# cached under var/test-models) and fine-tunes both bases; left out of `make test` and CI for time
+test-learning: $(STAMP)
+	OMP_NUM_THREADS=1 $(PY) -m pytest -m learning -s
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -23,7 +23,7 @@ from learning_platform.errors import DomainError
 from learning_platform.jobs import job_dispatch
 
 from . import recipes
-from .base_models import resolve_base_model
+from .base_models import is_pretrained, resolve_base_model
 from .models import TrainingJob, TrainingPolicy
 
 logger = logging.getLogger(__name__)
@@ -99,7 +99,7 @@ def job_create(
     base = resolve_base_model(base_model)
     train_count = dataset.stats.get("splits", {}).get("train", dataset.stats.get("count", 0))
     parameters = model_parameters(base)
-    resolved, notes = recipes.resolve(parsed, examples=train_count, parameters=parameters or 10**9)
+    resolved, notes = recipes.resolve(parsed, examples=train_count, parameters=parameters or 10**9, pretrained=is_pretrained(base))
     parent = None
     if continue_from_current:
         parent = TrainingJob.objects.filter(task=task, status=TrainingJob.Status.SUCCEEDED, method=method).order_by("-finished_at").first()

@@ -114,6 +114,7 @@ def fine_tune(base_dir: Path, task: str, rows: list[dict]) -> TrainingJob:
 
 
 @pytest.mark.slow
+@pytest.mark.learning
 def test_the_pretrained_base_learns_to_carry_ids_and_amounts_into_json_and_the_random_base_does_not(
     training_settings, base_model_dir, pretrained_base_dir
 ):
