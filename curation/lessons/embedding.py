@@ -15,6 +15,7 @@ the other. Loaded lazily on the first call, once per process, never at web start
 
 from __future__ import annotations
 
+import os
 import threading
 import warnings
 from pathlib import Path
@@ -35,8 +36,16 @@ _lock = threading.Lock()
 _model: Any = None
 
 
+def _no_telemetry() -> None:
+    """onnxruntime's official Linux builds record usage events (and a device id, under
+    ~/.cache/Microsoft/) to send to Microsoft unless ORT_DISABLE_TELEMETRY=1 is set before it
+    initializes (its Privacy.md). A self-hosted platform sends nothing: off unless set otherwise."""
+    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+
+
 class OnnxEncoder:
     def __init__(self, path: Path, model_dir: Path) -> None:
+        _no_telemetry()
         import onnxruntime
         from tokenizers import Tokenizer
 
@@ -100,6 +109,8 @@ def _export(out: Path) -> None:
     """The float network (its last hidden state) to ONNX, then int8 weights per output channel
     (onnxruntime's dynamic quantization; per tensor lost up to 6% cosine, per channel 1.3%)."""
     import torch
+
+    _no_telemetry()
     from onnxruntime.quantization import QuantType, quantize_dynamic
     from transformers import AutoModel
 

@@ -55,7 +55,8 @@ def test_the_int8_encoder_keeps_the_float_models_vectors():
 
 
 def test_once_built_the_encoder_embeds_without_importing_torch(tmp_path):
-    """What a serving process pays: onnxruntime and tokenizers, not torch or transformers."""
+    """What a serving process pays: onnxruntime and tokenizers, not torch or transformers; and
+    onnxruntime's telemetry stays off (it keeps its events and a device id under ~/.cache/Microsoft)."""
     embedding.onnx_path()  # built (once per machine) by this process
     from django.conf import settings
 
@@ -64,10 +65,12 @@ def test_once_built_the_encoder_embeds_without_importing_torch(tmp_path):
         "v = embedding.embed_one('How do I reset my password?'); "
         "print(v.shape[0], 'torch' in sys.modules, 'transformers' in sys.modules)"
     )
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "ARTIFACTS_DIR": str(settings.ARTIFACTS_DIR)}
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "ARTIFACTS_DIR": str(settings.ARTIFACTS_DIR), "HOME": str(tmp_path)}
+    env.pop("ORT_DISABLE_TELEMETRY", None)
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split() == [str(embedding.DIM), "False", "False"]
+    assert not (tmp_path / ".cache" / "Microsoft").exists()
 
 
 def test_above_the_exact_limit_the_sign_bit_shortlist_keeps_the_nearest():
