@@ -34,10 +34,13 @@ run: $(STAMP) $(RUN_ENV)
 	ENV_FILE=$(RUN_ENV) $(PY) manage.py run_platform
 
 # PYTEST_WORKERS processes (pytest-xdist), each with its own test database; a file's tests stay
-# together in one process (their live servers, clusters and Redis databases are the file's own)
+# together in one process (their live servers, clusters and Redis databases are the file's own).
+# One torch thread per process (training children, serving) unless set: two workers each running
+# two-thread OpenMP loops on two cores spin against each other (a training test took 10x as long).
 PYTEST_WORKERS ?= 2
 test: $(STAMP)
-	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} SERVING_TORCH_THREADS=$${SERVING_TORCH_THREADS:-1} \
+	  $(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -m "not slow"
