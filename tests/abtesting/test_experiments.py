@@ -26,9 +26,9 @@ from training import services as training
 pytestmark = pytest.mark.django_db
 
 
-def train_version() -> ModelVersion:
+def train_version(epochs: int = 20) -> ModelVersion:
     # fewer epochs than the recipe's default for the tiny model: enough to tell good labels from bad
-    job = runner.job_execute(job_id=training.job_create(task="commands", recipe={"epochs": 20}).pk)
+    job = runner.job_execute(job_id=training.job_create(task="commands", recipe={"epochs": epochs}).pk)
     assert job.status == "succeeded", job.error
     return ModelVersion.objects.get(training_job=job)
 
