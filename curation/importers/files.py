@@ -10,16 +10,14 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import orjson
 from django.conf import settings
-from django.db import connection
 
-from interactions.imports import REFUSED, ImportItem, ItemResult, interaction_import_batch
+from interactions.imports import REFUSED, ImportItem, interaction_import_batch
 from interactions.models import ApiClient
 
 from . import formats
@@ -106,7 +104,7 @@ class FileImport:
         self.report.counts[f"format:{name}"] += 1
         return item_for(parsed, task=self.task, source=self.source)
 
-    def _unique(self, chunk: list[tuple[int, ImportItem]]) -> list[tuple[int, ImportItem]]:
+    def flush(self, chunk: list[tuple[int, ImportItem]]) -> None:
         first_line: dict[str, int] = {}
         unique = []
         for number, item in chunk:
@@ -116,96 +114,30 @@ class FileImport:
                 continue
             first_line[key] = number
             unique.append((number, item))
-        return unique
-
-    def _store(self, unique: list[tuple[int, ImportItem]]) -> list[ItemResult]:
-        return interaction_import_batch(client=self.client, items=[i for _, i in unique], store=not self.dry_run)
-
-    def _count(self, unique: list[tuple[int, ImportItem]], results: list[ItemResult]) -> None:
+        results = interaction_import_batch(client=self.client, items=[i for _, i in unique], store=not self.dry_run)
         for (number, _), result in zip(unique, results, strict=True):
             if result.status == REFUSED:
                 self.report.refuse(number, _reason(result.errors))
             else:
                 self.report.counts[result.status] += 1
 
-    def flush(self, chunk: list[tuple[int, ImportItem]]) -> None:
-        """Store one chunk now (and count what happened to each record)."""
-        unique = self._unique(chunk)
-        self._count(unique, self._store(unique))
-
     def run(self, path: Path, on_chunk: Callable[[int, int], None] | None = None) -> Report:
-        """Import every line; `on_chunk(bytes done, bytes in all)` after each stored chunk. While
-        a chunk is written, the next one is parsed (see Writer)."""
+        """Import every line; `on_chunk(bytes done, bytes in all)` after each chunk."""
         size = path.stat().st_size
         chunk: list[tuple[int, ImportItem]] = []
-        writer = Writer(self._store)
-        try:
-            for number, line, done in read_lines(path):
-                self.report.counts["read"] += 1
-                item = self.parse(number, line)
-                if item is not None:
-                    chunk.append((number, item))
-                if len(chunk) >= CHUNK:
-                    self._written(writer.write(self._unique(chunk), done), size, on_chunk)
-                    chunk = []
-            if chunk:
-                self._written(writer.write(self._unique(chunk), size), size, on_chunk)
-            self._written(writer.wait(), size, on_chunk)
-        finally:
-            writer.close()
+        done = 0
+        for number, line, done in read_lines(path):
+            self.report.counts["read"] += 1
+            item = self.parse(number, line)
+            if item is not None:
+                chunk.append((number, item))
+            if len(chunk) >= CHUNK:
+                self.flush(chunk)
+                chunk = []
+                if on_chunk:
+                    on_chunk(done, size)
+        if chunk:
+            self.flush(chunk)
         if on_chunk:
             on_chunk(size, size)
         return self.report
-
-    def _written(self, stored: Written | None, size: int, on_chunk: Callable[[int, int], None] | None) -> None:
-        if stored is None:
-            return
-        unique, results, done = stored
-        self._count(unique, results)
-        if on_chunk:
-            on_chunk(done, size)
-
-
-Written = tuple[list[tuple[int, ImportItem]], list[ItemResult], int]
-
-
-class Writer:
-    """Stores chunks one at a time, in a thread with its own database connection when it may, so
-    the next chunk is read and parsed while the database writes this one (on 2 cores: 1.3x the
-    rows/s, benchmarks/imports.py). Not inside a transaction (the caller's rows would not be seen
-    from another connection) and not on SQLite (one writer): there, each chunk is stored at once.
-    Each chunk is still its own transaction, stored whole or refused record by record."""
-
-    def __init__(self, store: Callable[[list[tuple[int, ImportItem]]], list[ItemResult]]) -> None:
-        self.store = store
-        overlap = connection.vendor == "postgresql" and not connection.in_atomic_block
-        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-writer") if overlap else None
-        self.pending: tuple[list[tuple[int, ImportItem]], Future[list[ItemResult]], int] | None = None
-
-    def write(self, unique: list[tuple[int, ImportItem]], done: int) -> Written | None:
-        """Start storing `unique` (`done`: bytes read when it was complete); returns the chunk
-        stored before it, with its results (None when there was none)."""
-        if self.pool is None:
-            return unique, self.store(unique), done
-        previous = self.wait()
-        self.pending = (unique, self.pool.submit(self.store, unique), done)
-        return previous
-
-    def wait(self) -> Written | None:
-        """The chunk being stored, once it is (its failure raised here)."""
-        if self.pending is None:
-            return None
-        unique, future, done = self.pending
-        self.pending = None
-        return unique, future.result(), done
-
-    def close(self) -> None:
-        if self.pool is not None:
-            if self.pending is not None:
-                wait([self.pending[1]])  # a failure in the reader: let the chunk being stored end
-            self.pool.submit(_close_connection).result()  # the thread's own connection
-            self.pool.shutdown()
-
-
-def _close_connection() -> None:
-    connection.close()  # the calling thread's (the proxy resolves per thread)

@@ -182,10 +182,9 @@ def test_prompt_completion_exports_import_as_one_user_turn(mix, tmp_path):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_chunks_written_by_the_writer_thread_lose_and_double_nothing(tmp_path, monkeypatch):
-    """Outside a transaction (as the worker runs it) each chunk is written by a thread of its own
-    while the next is parsed: bad lines, repeats across chunks and every record's feedback come
-    out as in one pass."""
+def test_many_chunks_outside_a_transaction_lose_and_double_nothing(tmp_path, monkeypatch):
+    """Outside a test transaction (as the worker runs it), in chunks of 7: bad lines, repeats
+    across chunks and every record's feedback come out as in one pass."""
     from curation.importers import files
 
     monkeypatch.setattr(files, "CHUNK", 7)
