@@ -10,18 +10,17 @@ named by the hash of its recipe, so a change to the recipe builds a new one). He
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import logging
-import os
-import shutil
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+
+from learning_platform.artifacts import build_once
 
 from .corpus import copying, skills
 
@@ -305,18 +304,11 @@ def built_model_path() -> Path:
 def ensure_built(root: Path, config: TinyConfig) -> Path:
     """The model for `config` under `root`, built on first use under a file lock (concurrent
     processes build it once) into a temporary folder moved into place when complete."""
-    path = cached_model_path(root, config)
-    if (path / "config.json").exists():
-        return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.parent / ".build.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (path / "config.json").exists():
-            partial = path.with_name(f".{BUILT_NAME}.{os.getpid()}")
-            shutil.rmtree(partial, ignore_errors=True)
-            build_base_model(partial, config)
-            os.replace(partial, path)
-    return path
+    return build_once(
+        cached_model_path(root, config),
+        lambda partial: build_base_model(partial, config),
+        done=lambda path: (path / "config.json").exists(),
+    )
 
 
 def resolve_base_model(name: str | None = None) -> str:
