@@ -175,13 +175,7 @@ def curation_runs() -> list[dict[str, Any]]:
 def _cached(key: str, compute: Any) -> Any:
     """The slow aggregates (full scans of the big tables) at most once per DASHBOARD_CACHE_SECONDS."""
     seconds = settings.DASHBOARD_CACHE_SECONDS
-    if not seconds:
-        return compute()
-    value = cache.get(key)
-    if value is None:
-        value = compute()
-        cache.set(key, value, seconds)
-    return value
+    return cache.get_or_set(key, compute, seconds) if seconds else compute()
 
 
 def _counts(tasks: set[str]) -> dict[str, Any]:
