@@ -7,9 +7,11 @@ file twice (or the same record from two files, in any format) stores it once.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -71,6 +73,20 @@ def _reason(errors: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
+@contextmanager
+def heap_frozen() -> Iterator[None]:
+    """Leave the objects that exist before a long import out of the garbage collector's scans.
+
+    Each chunk's records live long enough to reach the oldest generation, so its full scans
+    run again and again over every object of the process (Django, the apps: about a fifth of
+    an import's time). Frozen objects are not freed, only not scanned; they go back after."""
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
 def read_lines(path: Path) -> Iterator[tuple[int, bytes, int]]:
     """(line number, line, bytes read so far) of each non-blank line, streamed."""
     done = 0
@@ -123,6 +139,10 @@ class FileImport:
 
     def run(self, path: Path, on_chunk: Callable[[int, int], None] | None = None) -> Report:
         """Import every line; `on_chunk(bytes done, bytes in all)` after each chunk."""
+        with heap_frozen():
+            return self._run(path, on_chunk)
+
+    def _run(self, path: Path, on_chunk: Callable[[int, int], None] | None) -> Report:
         size = path.stat().st_size
         chunk: list[tuple[int, ImportItem]] = []
         done = 0

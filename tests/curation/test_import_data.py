@@ -208,3 +208,18 @@ def test_many_chunks_outside_a_transaction_lose_and_double_nothing(tmp_path, mon
     again, _ = run_import(path, "--task", "threaded")
     assert again.counts.get("created", 0) == 0
     assert stored.count() == 60
+
+
+def test_messages_in_other_shapes_are_read_into_plain_role_and_content():
+    from curation.importers import formats
+
+    plain = {"role": "user", "content": "Hi?"}
+    parts = {"role": "user", "name": "ana", "content": [{"type": "text", "text": "Hi"}, {"type": "image_url"}]}
+    answer = {"role": "assistant", "content": "Hello."}
+    assert formats.parse({"messages": [plain, answer]}) == ("messages", formats.Parsed("sft", [plain], "Hello."))
+    _name, parsed = formats.parse({"messages": [parts, answer]})
+    assert parsed.prompt == [{"role": "user", "content": "Hi"}]
+    with pytest.raises(formats.RecordError, match=r"messages\[0\]: role"):
+        formats.parse({"messages": [{"role": "robot", "content": "x"}, answer]})
+    with pytest.raises(formats.RecordError, match="answer is empty"):
+        formats.parse({"messages": [plain, {"role": "assistant", "content": " "}]})
