@@ -2,7 +2,8 @@
 
 `interaction_import_batch` stores each item (an interaction payload and its feedback payloads)
 whole or not at all, through the same validators and the same batch insert as live traffic
-(`interaction_record_batch`). The fast path stores a chunk in one transaction; when the database
+(`interaction_record_batch`); the feedback, the same few payloads again and again, goes in with
+one INSERT per distinct payload. The fast path stores a chunk in one transaction; when the database
 refuses the chunk, every item is stored again in a transaction of its own, so one bad item never
 takes the others with it. Items carry their idempotency key: a second import replays, adds nothing.
 """
@@ -11,9 +12,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, connection, transaction
+from django.utils import timezone
 
 from learning_platform.db import fast_insert
 
@@ -23,6 +26,7 @@ from .services import CREATED, InteractionError, interaction_record_batch, limit
 
 logger = logging.getLogger(__name__)
 REFUSED = "refused"
+VARYING = ("interaction_id", "candidate_id")  # the feedback columns that differ within a group
 
 
 @dataclass
@@ -63,34 +67,70 @@ def _problems(item: ImportItem, check: payloads.Limits, *, interaction: bool, se
     return errors
 
 
-def _feedback_rows(item: ImportItem, stored: dict[str, Any]) -> tuple[list[dict[str, Any]], list[int]]:
-    """Feedback rows for one created interaction (its feedback already cleaned), and the
-    candidates its choices mark chosen."""
-    ranks = {c["rank"]: c["id"] for c in stored.get("candidates", ())}
-    rows, chosen = [], []
-    for clean in item.feedback:
-        clean = dict(clean)
-        rank, candidate_id = clean.pop("candidate_rank", None), clean.pop("candidate_id", None)
-        if rank is not None:
-            candidate_id = ranks.get(rank)
-            if candidate_id is None:
-                raise InteractionError("A choice names a candidate the item does not have.")
-            chosen.append(candidate_id)
-        rows.append({"interaction_id": stored["id"], "candidate_id": candidate_id, **clean})
-    return rows, chosen
+Group = tuple[list[str], list[int | None]]  # interaction ids, and the candidate each one names
+Groups = dict[tuple[tuple[str, Any], ...], Group]  # by the cleaned payload's items
+
+
+def _feedback_groups(items: list[ImportItem], results: list[dict[str, Any]]) -> tuple[Groups, list[int]]:
+    """The created items' feedback (already cleaned), grouped by what it says: an import implies
+    the same few payloads again and again. Also the candidates the choices mark chosen."""
+    groups: Groups = {}
+    chosen = []
+    for item, stored in zip(items, results, strict=True):
+        if stored["status"] != CREATED:
+            continue
+        for clean in item.feedback:
+            candidate_id, rank = clean.get("candidate_id"), clean.get("candidate_rank")
+            if rank is not None:
+                ranked = stored.get("candidates", ())
+                candidate_id = next((c["id"] for c in ranked if c["rank"] == rank), None)
+                if candidate_id is None:
+                    raise InteractionError("A choice names a candidate the item does not have.")
+                chosen.append(candidate_id)
+            # cleaned values are str and int (never a bool or a float): its items are a safe key
+            ids, candidates = groups.setdefault(tuple(clean.items()), ([], []))
+            ids.append(stored["id"])
+            candidates.append(candidate_id)
+    return groups, chosen
+
+
+def _shared_columns(payload: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """{attname: value} of a group's feedback rows but the varying ones: what the payload says,
+    the model's defaults for the rest (as fast_insert fills them)."""
+    return {
+        f.attname: now if getattr(f, "auto_now_add", False) else payload.get(f.name, f.get_default())
+        for f in Feedback._meta.concrete_fields
+        if not f.primary_key and f.attname not in VARYING
+    }
+
+
+def _insert_feedback(groups: Groups) -> None:
+    """One INSERT per group on PostgreSQL, its interactions (and candidates) as arrays: no row
+    is built in Python. Elsewhere fast_insert."""
+    now = timezone.now()
+    quote = connection.ops.quote_name
+    for key, (ids, candidates) in groups.items():
+        shared = _shared_columns({k: v for k, v in key if k not in ("candidate_id", "candidate_rank")}, now)
+        if connection.vendor != "postgresql":
+            pairs = zip(ids, candidates, strict=True)
+            fast_insert(Feedback, [{**shared, VARYING[0]: i, VARYING[1]: c} for i, c in pairs])
+            continue
+        names = ", ".join(quote(Feedback._meta.get_field(n).column) for n in (*VARYING, *shared))
+        sql = (  # names from model metadata, values are parameters
+            f"INSERT INTO {quote(Feedback._meta.db_table)} ({names}) "  # noqa: S608
+            f"SELECT i, c, {', '.join(['%s'] * len(shared))} "
+            "FROM unnest(%s::uuid[], %s::bigint[]) AS t(i, c)"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [*shared.values(), ids, candidates])
 
 
 def _store(client: ApiClient, items: list[ImportItem]) -> list[ItemResult]:
     """Store valid items in one transaction: all of them with their feedback, or none."""
     with transaction.atomic():
         batch = interaction_record_batch(client=client, items=[i.interaction for i in items])
-        feedback, chosen = [], []
-        for item, stored in zip(items, batch.results, strict=True):
-            if stored["status"] == CREATED:
-                rows, marks = _feedback_rows(item, stored)
-                feedback += rows
-                chosen += marks
-        fast_insert(Feedback, feedback)
+        groups, chosen = _feedback_groups(items, batch.results)
+        _insert_feedback(groups)
         if chosen:
             Candidate.objects.filter(pk__in=chosen).update(is_chosen=True)
     return [ItemResult(r["status"], r["id"]) for r in batch.results]
