@@ -121,8 +121,10 @@ def _insert_feedback(groups: Groups) -> None:
             f"SELECT i, c, {', '.join(['%s'] * len(shared))} "
             "FROM unnest(%s::uuid[], %s::bigint[]) AS t(i, c)"
         )
-        with connection.cursor() as cursor:
-            cursor.execute(sql, [*shared.values(), ids, candidates])
+        # psycopg's own cursor, as fast_insert's COPY: with DEBUG on, Django's would keep the
+        # statement with its thousand ids in connection.queries, chunk after chunk
+        with connection.wrap_database_errors, connection.cursor() as cursor:
+            cursor.cursor.execute(sql, [*shared.values(), ids, candidates])
 
 
 def _store(client: ApiClient, items: list[ImportItem]) -> list[ItemResult]:
