@@ -54,7 +54,8 @@ def _problems(item: ImportItem, check: payloads.Limits, *, interaction: bool, se
     cleaned = []
     for index, feedback in enumerate(item.feedback):
         # an import implies the same few feedback payloads again and again: each is checked once
-        memo = repr(sorted(feedback.items()))
+        # (repr tells 1 from True and 1.0; a payload in another key order is only checked again)
+        memo = repr(feedback)
         try:
             if memo not in seen:
                 seen[memo] = payloads.validate_feedback(feedback, check)
@@ -104,27 +105,33 @@ def _shared_columns(payload: dict[str, Any], now: datetime) -> dict[str, Any]:
     }
 
 
-def _insert_feedback(groups: Groups) -> None:
-    """One INSERT per group on PostgreSQL, its interactions (and candidates) as arrays: no row
-    is built in Python. Elsewhere fast_insert."""
-    now = timezone.now()
+def _feedback_sql(shared: list[str]) -> str:
+    """INSERT of a group: the shared columns' values are parameters, then its interaction ids and
+    candidate ids as comma-separated text (one parameter each, not a thousand values to adapt;
+    '' is no candidate, and unnest pads a shorter array, as '' alone splits to none, with NULL)."""
     quote = connection.ops.quote_name
+    names = ", ".join(quote(Feedback._meta.get_field(n).column) for n in (*VARYING, *shared))
+    return (  # names from model metadata, values are parameters
+        f"INSERT INTO {quote(Feedback._meta.db_table)} ({names}) "  # noqa: S608
+        f"SELECT i, c, {', '.join(['%s'] * len(shared))} FROM unnest("
+        "string_to_array(%s, ',')::uuid[], string_to_array(%s, ',', '')::bigint[]) AS t(i, c)"
+    )
+
+
+def _insert_feedback(groups: Groups) -> None:
+    """One INSERT per group on PostgreSQL: no row is built in Python. Elsewhere fast_insert."""
+    now = timezone.now()
     for key, (ids, candidates) in groups.items():
         shared = _shared_columns({k: v for k, v in key if k not in ("candidate_id", "candidate_rank")}, now)
         if connection.vendor != "postgresql":
             pairs = zip(ids, candidates, strict=True)
             fast_insert(Feedback, [{**shared, VARYING[0]: i, VARYING[1]: c} for i, c in pairs])
             continue
-        names = ", ".join(quote(Feedback._meta.get_field(n).column) for n in (*VARYING, *shared))
-        sql = (  # names from model metadata, values are parameters
-            f"INSERT INTO {quote(Feedback._meta.db_table)} ({names}) "  # noqa: S608
-            f"SELECT i, c, {', '.join(['%s'] * len(shared))} "
-            "FROM unnest(%s::uuid[], %s::bigint[]) AS t(i, c)"
-        )
+        arrays = ",".join(ids), ",".join("" if c is None else str(c) for c in candidates)
         # psycopg's own cursor, as fast_insert's COPY: with DEBUG on, Django's would keep the
         # statement with its thousand ids in connection.queries, chunk after chunk
         with connection.wrap_database_errors, connection.cursor() as cursor:
-            cursor.cursor.execute(sql, [*shared.values(), ids, candidates])
+            cursor.cursor.execute(_feedback_sql(list(shared)), [*shared.values(), *arrays])
 
 
 def _store(client: ApiClient, items: list[ImportItem]) -> list[ItemResult]:
