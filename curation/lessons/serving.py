@@ -3,7 +3,8 @@ generate -> log -> announce): what the model sees and what the interaction recor
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .memory import person_preamble, subject_preamble
@@ -53,3 +54,15 @@ def serving_context(
         preamble = person_preamble(client=client, user_id=user_id, max_tokens=row.preamble_max_tokens)
     sent = with_context(messages, preamble=preamble, shots=retrieved.shots)
     return Context(messages=sent, shots=retrieved.shots, preamble=preamble)
+
+
+def fitted(context: Context, messages: list[dict[str, str]], fits: Callable[[list[dict[str, str]]], bool]) -> Context:
+    """`context` with as many of its lessons as `fits` the model (the least similar dropped
+    first; the request itself and the preamble always stay), so few-shot examples never push a
+    prompt past a small model's context window. The metadata then names only the lessons sent."""
+    shots = list(context.shots)
+    while shots and not fits(context.messages):
+        shots.pop()
+        sent = with_context(messages, preamble=context.preamble, shots=shots)
+        context = replace(context, messages=sent, shots=list(shots))
+    return context

@@ -124,6 +124,16 @@ def resolve(model: str, *, client: Any = None, user_id: str | None = None) -> Mo
     return version if version is not None else route(model, client=client, user_id=user_id, field="model")
 
 
+def prompt_fits(*, version: ModelVersion, messages: list[dict[str, str]], max_tokens: int) -> bool:
+    """Whether the prompt and the answer's budget fit the model's context window: the local
+    backend counts the tokens; a remote server is trusted to know its own limits."""
+    if settings.SERVING_BACKEND == "remote":
+        return True
+    from .local import fits
+
+    return fits(version, messages, max_tokens)
+
+
 def generate(
     *,
     version: ModelVersion,

@@ -17,7 +17,7 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from django.conf import settings
@@ -215,6 +215,25 @@ class LocalBackend:
             answers.append((texts, int(prompt_lengths[row]), counts))
             row += request.n
         return answers
+
+
+@lru_cache(maxsize=8)
+def _window(base_model: str) -> tuple[Any, int]:
+    """The base model's tokenizer and context window (0: not stated), read once per base."""
+    from transformers import AutoConfig, AutoTokenizer
+
+    config = AutoConfig.from_pretrained(base_model)
+    return AutoTokenizer.from_pretrained(base_model), int(getattr(config, "max_position_embeddings", 0) or 0)
+
+
+def fits(version: ModelVersion, messages: list[dict[str, str]], max_tokens: int) -> bool:
+    """Whether the prompt these messages make, and an answer of `max_tokens`, fit the version's
+    context window (beyond it a model's positions are untrained and its answers garbage)."""
+    tokenizer, window = _window(version.base_model)
+    if not window:
+        return True
+    prompt = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    return len(tokenizer(prompt, add_special_tokens=False)["input_ids"]) + max_tokens <= window
 
 
 @cache

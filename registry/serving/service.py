@@ -10,13 +10,13 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from curation.lessons.serving import Context, serving_context
+from curation.lessons.serving import Context, fitted, serving_context
 from interactions import services as interactions
 
 from ..models import ModelVersion
 from ..services import RegistryError
 from ..signals import generation_served
-from . import Generation, ModelNotFound, generate, resolve, route
+from . import Generation, ModelNotFound, generate, prompt_fits, resolve, route
 
 REFUSED = (ModelVersion.Status.REJECTED, ModelVersion.Status.RETIRED)
 
@@ -96,6 +96,8 @@ def answer(
     )
     if context.recalled is not None:
         return _recalled(version, context, n=n, started=started), context
+    if context.shots:
+        context = fitted(context, messages, lambda sent: prompt_fits(version=version, messages=sent, max_tokens=max_tokens))
     return generate(version=version, messages=context.messages, max_tokens=max_tokens, temperature=temperature, n=n), context
 
 

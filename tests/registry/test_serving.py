@@ -37,6 +37,45 @@ def test_generate_answers_with_the_champion_and_logs_the_interaction(training_se
     assert api.post("/api/v1/generate", {"task": "commands", "input_text": "x", "max_tokens": 100000}).status_code == 400
 
 
+def test_few_shot_lessons_that_would_overflow_the_models_window_are_left_out_least_similar_first(
+    training_settings, make_api, django_capture_on_commit_callbacks
+):
+    """The tiny model reads 512 positions: three long lessons and the request do not fit, so the
+    least similar lessons go and the prompt sent fits; short lessons all go in."""
+    from curation.models import Lesson
+    from registry.serving import prompt_fits
+    from registry.serving.local import backend
+
+    backend.cache_clear()
+    InteractionFactory(task="commands")
+    api = make_api()
+    body = {"recall_enabled": False, "few_shot_k": 3, "few_shot_min_similarity": -1}
+    assert api.put("/api/v1/lessons/settings/commands", body, format="json").status_code == 200
+
+    def lesson(text: str, correction: str) -> int:
+        answer = api.post("/api/v1/generate", {"task": "commands", "input_text": text, "max_tokens": 4}, format="json").json()
+        with django_capture_on_commit_callbacks(execute=True):
+            url = f"/api/v1/interactions/{answer['interaction_id']}/feedback"
+            assert api.post(url, {"kind": "correction", "correction": correction}, format="json").status_code == 201
+        return Lesson.objects.get(source_interaction_id=answer["interaction_id"]).pk
+
+    def used(text: str, max_tokens: int) -> list[int]:
+        answer = api.post("/api/v1/generate", {"task": "commands", "input_text": text, "max_tokens": max_tokens}, format="json")
+        assert answer.status_code == 200, answer.content
+        return Interaction.objects.get(pk=answer.json()["interaction_id"]).metadata["lessons"]["used"]
+
+    short = [lesson(f"open file {n}", f'{{"action": "open", "id": {n}}}') for n in (1, 2, 3)]
+    assert sorted(used("open file 4", 16)) == sorted(short), "three short lessons fit"
+    Lesson.objects.all().delete()
+    long_lessons = [lesson(f"open file {n} " + "please " * 60, " ".join(["open"] * 150)) for n in (5, 6, 7)]
+    sent = used("open file 8 " + "please " * 60, 64)
+    assert 0 < len(sent) < 3, sent
+    assert set(sent) <= set(long_lessons)
+    version = ModelVersion.objects.get(name="tiny-llama-commands-v0")
+    assert prompt_fits(version=version, messages=[{"role": "user", "content": "open file 8"}], max_tokens=64)
+    assert not prompt_fits(version=version, messages=[{"role": "user", "content": "please " * 600}], max_tokens=64)
+
+
 @pytest.mark.django_db(transaction=True)
 def test_the_openai_client_talks_to_chat_completions(training_settings, live_server, make_api):
     from openai import OpenAI
