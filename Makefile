@@ -31,6 +31,8 @@ run: $(STAMP) $(RUN_ENV)
 	ENV_FILE=$(RUN_ENV) $(PY) manage.py collectstatic --noinput --verbosity 0
 	ENV_FILE=$(RUN_ENV) $(PY) manage.py setup_schedules
 	ENV_FILE=$(RUN_ENV) $(PY) manage.py bootstrap
+	# the offline base model (pretrained: minutes, once; nothing when BASE_MODEL names a model)
+	ENV_FILE=$(RUN_ENV) $(PY) manage.py build_base_model
 	ENV_FILE=$(RUN_ENV) $(PY) manage.py run_platform
 
 # PYTEST_WORKERS processes (pytest-xdist), each with its own test database; a file's tests stay
@@ -45,8 +47,8 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(PY) -m pytest -m "not slow"
 
-# the learning test (tests/training/test_learning.py): builds the pretrained base (~9 min on 2 cores,
-# cached under var/test-models) and fine-tunes both bases; left out of `make test` and CI for time
+# the learning test alone (tests/training/test_learning.py, also in `make test`): builds the pretrained
+# base (~6 min on one core the first time, cached under var/test-models) and fine-tunes both bases
 test-learning: $(STAMP)
 	OMP_NUM_THREADS=1 $(PY) -m pytest -m learning -s
 

@@ -17,6 +17,9 @@ os.environ.setdefault("API_KEY_CACHE_SECONDS", "0")
 os.environ.setdefault("CURATION_WORKERS", "1")  # test data lives in the test's transaction
 os.environ.setdefault("AUTO_EVALUATE", "false")  # the arena chain runs where a test turns it on
 os.environ.setdefault("EXPERIMENT_CACHE_SECONDS", "0")
+# An empty BASE_MODEL builds the random-initialised offline model here (seconds, not the pretrained
+# build's minutes); tests that need the pretrained base build it themselves (tests/training/test_learning.py).
+os.environ.setdefault("BASE_MODEL_PRETRAIN_STEPS", "0")
 os.environ.setdefault("DASHBOARD_CACHE_SECONDS", "0")  # the tests' locmem cache lives across tests
 # Throttling off for the suite (tests send bursts); tests/interactions/test_throttling.py turns
 # each budget on. The login lockout stays on at its default (tests/test_door.py proves it).

@@ -1,6 +1,7 @@
 """The offline base model: a byte-level BPE tokenizer and a few-million-parameter Llama, built
-with no download: random-initialised, or pretrained (BASE_MODEL_PRETRAIN_STEPS) on a generated
-curriculum that is mostly copying (training/corpus/copying.py).
+with no download: pretrained (PRETRAINED, the default) on repeated random tokens and a generated
+curriculum that is mostly copying (training/corpus/copying.py), or random-initialised
+(BASE_MODEL_PRETRAIN_STEPS=0).
 
 `BASE_MODEL` (settings) names the model every job starts from: a hub id or a local path for
 real use, or empty for this built model (built under ARTIFACTS_DIR on first use, in a folder
@@ -14,6 +15,7 @@ import hashlib
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -60,6 +62,8 @@ class TinyConfig:
     warmup_steps: int = 30
     # the first steps of pretraining repeat random tokens (copying) before the curriculum
     induction_steps: int = 0
+    # how the tokenizer cuts text before merging pieces (_pre_tokenizer): digits, separators or bytes
+    split: str = "digits"
 
 
 def recipe_hash(config: TinyConfig) -> str:
@@ -70,28 +74,38 @@ def recipe_hash(config: TinyConfig) -> str:
     return digest.hexdigest()[:12]
 
 
-def _pre_tokenizer() -> Any:
-    """One token per digit: a number is the same digit tokens after a space, a quote or a colon,
-    so copying it from the prompt into JSON is copying tokens one for one. (Isolating spaces as
-    well, so words would copy alike too, made the sequences longer and the random-initialised
-    model too slow a learner for the abtesting chain test.)"""
-    from tokenizers import pre_tokenizers
-
-    return pre_tokenizers.Sequence(
-        [
-            pre_tokenizers.Digits(individual_digits=True),
-            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True),
-        ]
-    )
+# what `split="separators"` stands alone: whitespace, quotes, brackets, colons and commas
+SEPARATORS = r"""\s|["':,{}\[\]()]"""
+SPLITS = ("digits", "separators", "bytes")
 
 
-def build_tokenizer(corpus: Path = CORPUS, vocab_size: int = 2048, seed: int = 0) -> Any:
+def _pre_tokenizer(split: str = "digits") -> Any:
+    """How text is cut before BPE merges pieces. "digits": one token per digit, so a number is
+    the same digit tokens after a space, a quote or a colon, and copying it from the prompt into
+    JSON is copying tokens one for one. "separators": words are too (`from Bado` and `"Bado` both
+    give the tokens of `Bado`), whitespace and JSON punctuation standing alone. "bytes": every
+    byte is a token (no merges, as ByT5 reads text), so every string is the same tokens wherever
+    it stands. The finer the cut, the longer the sequences."""
+    from tokenizers import Regex, pre_tokenizers
+
+    cut = {"digits": None, "separators": SEPARATORS, "bytes": r"[\s\S]"}[split]
+    steps = [pre_tokenizers.Split(Regex(cut), behavior="isolated")] if cut else []
+    steps += [
+        pre_tokenizers.Digits(individual_digits=True),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True),
+    ]
+    return pre_tokenizers.Sequence(steps)
+
+
+def build_tokenizer(corpus: Path = CORPUS, vocab_size: int = 2048, seed: int = 0, split: str = "digits") -> Any:
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
     tokenizer = Tokenizer(models.BPE())
-    tokenizer.pre_tokenizer = _pre_tokenizer()
+    tokenizer.pre_tokenizer = _pre_tokenizer(split)
     tokenizer.decoder = decoders.ByteLevel()
+    if split == "bytes":  # the byte alphabet and the special tokens, no merges
+        vocab_size = len(SPECIAL_TOKENS) + len(pre_tokenizers.ByteLevel.alphabet())
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False
     )
@@ -154,16 +168,21 @@ def _padded(rows: list[tuple[list[int], list[int]]], pad: int, length: int, torc
     return torch.tensor(ids), torch.tensor(labels)
 
 
-# Lengths of the repeated random spans: spans of 4 and more tokens took twice as many steps to be
-# copied as spans of 16 and more (measured on a 2-layer model: loss 5.4 vs 2.4 after 225 steps).
-SPAN = (16, 40)
+# Lengths of the repeated random spans. With spans of 16 to 40 tokens the model learned to copy
+# from a position (a fixed offset back), not by content: after 300 steps it copied 5% of 24-token
+# spans and none of 4 or 8. Spans from 2 tokens, where only content can tell where the copy
+# continues, formed real induction heads: after 600 steps (rate 1e-3) 8-token spans were copied
+# whole 20 times in 20, 4-token 19 in 20 (and at 3e-3 it did not learn at all).
+SPAN = (2, 40)
 
 
 def _induction_rows(tokenizer: Any, config: TinyConfig, generator: Any) -> tuple[Any, Any]:
     """A batch of chat turns that repeat random tokens ("Repeat: <tokens>", answered by the same
     tokens), packed into rows. Nothing in them can be predicted but by copying, so the attention
-    heads that copy form within about a hundred steps (measured: loss 7.4 -> 0.04 in 125 steps),
-    where 300 steps of the text curriculum alone had not formed them (zero-shot copying 0%)."""
+    heads that copy form there (see SPAN), where 300 steps of the text curriculum alone had not
+    formed them (zero-shot copying 0%). After the PRETRAINED build the base copies made-up names
+    it never saw ("Copy: Lowaro Pajo") 31 times in 40, where the build with long spans only copied
+    none."""
     import torch
 
     def encode(text: str) -> list[int]:
@@ -186,10 +205,14 @@ def _induction_rows(tokenizer: Any, config: TinyConfig, generator: Any) -> tuple
     return _padded(rows, tokenizer.pad_token_id, length, torch)
 
 
-def pretrain(model: Any, tokenizer: Any, config: TinyConfig) -> dict[str, float]:
+Progress = Callable[[int, int, float], None]
+
+
+def pretrain(model: Any, tokenizer: Any, config: TinyConfig, progress: Progress | None = None) -> dict[str, float]:
     """A full fine-tune of the random initialisation: first `induction_steps` of repeated random
     tokens (copying), then the curriculum (training/corpus/copying.py); AdamW, warmup then a cosine
-    decay, rows drawn from a seeded generator. Returns the first and last loss and the time."""
+    decay, rows drawn from a seeded generator. `progress(step, steps, loss)` after every step.
+    Returns the first and last loss and the time."""
     import math
 
     import torch
@@ -199,10 +222,11 @@ def pretrain(model: Any, tokenizer: Any, config: TinyConfig) -> dict[str, float]
     generator = torch.Generator().manual_seed(config.seed)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, betas=(0.9, 0.98), weight_decay=0.01)
 
-    def rate(step: int) -> float:
+    def rate(step: int) -> float:  # warmup, the full rate through the copying steps, then a cosine decay
         if step < config.warmup_steps:
             return (step + 1) / config.warmup_steps
-        progress = (step - config.warmup_steps) / max(1, config.pretrain_steps - config.warmup_steps)
+        start = max(config.warmup_steps, config.induction_steps)
+        progress = max(0, step - start) / max(1, config.pretrain_steps - start)
         return 0.1 + 0.45 * (1 + math.cos(math.pi * progress))
 
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, rate)
@@ -221,6 +245,8 @@ def pretrain(model: Any, tokenizer: Any, config: TinyConfig) -> dict[str, float]
         schedule.step()
         optimizer.zero_grad(set_to_none=True)
         losses.append(loss.item())
+        if progress is not None:
+            progress(step + 1, config.pretrain_steps, losses[-1])
         if step % 50 == 0 or step == config.pretrain_steps - 1:
             logger.info("pretraining step %d/%d loss %.3f", step + 1, config.pretrain_steps, losses[-1])
     model.eval()
@@ -232,14 +258,14 @@ def pretrain(model: Any, tokenizer: Any, config: TinyConfig) -> dict[str, float]
     }
 
 
-def build_base_model(out: Path, config: TinyConfig = TinyConfig()) -> Path:
+def build_base_model(out: Path, config: TinyConfig = TinyConfig(), progress: Progress | None = None) -> Path:
     """Build the tokenizer and a Llama into `out`, pretrained for `config.pretrain_steps`
-    (0: random-initialised); returns `out`."""
+    (0: random-initialised; `progress` as for `pretrain`); returns `out`."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
     out.mkdir(parents=True, exist_ok=True)
-    tokenizer = build_tokenizer(vocab_size=config.vocab_size, seed=config.seed)
+    tokenizer = build_tokenizer(vocab_size=config.vocab_size, seed=config.seed, split=config.split)
     torch.manual_seed(config.seed)
     model_config = LlamaConfig(
         vocab_size=len(tokenizer),
@@ -255,7 +281,7 @@ def build_base_model(out: Path, config: TinyConfig = TinyConfig()) -> Path:
         pad_token_id=tokenizer.pad_token_id,
     )
     model = LlamaForCausalLM(model_config)
-    pretraining = pretrain(model, tokenizer, config) if config.pretrain_steps else {}
+    pretraining = pretrain(model, tokenizer, config, progress) if config.pretrain_steps else {}
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     model.save_pretrained(out)
@@ -266,20 +292,22 @@ def build_base_model(out: Path, config: TinyConfig = TinyConfig()) -> Path:
     return out
 
 
-# The pretrained build (BASE_MODEL_PRETRAIN_STEPS > 0 builds it with that many steps): 250 steps
-# of repeated random tokens, then the copying curriculum; 2 layers of 8 heads, which learned to copy
-# in fewer steps than the random model's 4 layers of 4 (measured on repeated random spans at width
-# 128: loss 1.2 against 4.6 after 275 steps) and take half the time a step.
+# The pretrained build (what an empty BASE_MODEL builds unless BASE_MODEL_PRETRAIN_STEPS says
+# otherwise): 500 steps of repeated random tokens (copying by content), then the curriculum with a
+# quarter of the steps still copying; 2 layers of 8 heads, which learned to copy in fewer steps
+# than the random model's 4 layers of 4 and take half the time a step; words cut at separators.
 PRETRAINED = replace(
-    TinyConfig(), num_hidden_layers=2, num_attention_heads=8, pretrain_steps=1000, induction_steps=250,
-    batch_size=16, sequence_length=128, learning_rate=3e-3, warmup_steps=30,
+    TinyConfig(), num_hidden_layers=2, num_attention_heads=8, pretrain_steps=1000, induction_steps=500,
+    batch_size=16, sequence_length=128, learning_rate=1e-3, warmup_steps=30, split="separators",
 )  # fmt: skip
 
 
 def default_config() -> TinyConfig:
-    """The recipe an empty BASE_MODEL builds: the random-initialised TinyConfig() unless
-    BASE_MODEL_PRETRAIN_STEPS asks for PRETRAINED with that many steps."""
+    """The recipe an empty BASE_MODEL builds: PRETRAINED, with BASE_MODEL_PRETRAIN_STEPS steps
+    when that is set; 0 asks for the random-initialised TinyConfig()."""
     steps = getattr(settings, "BASE_MODEL_PRETRAIN_STEPS", None)
+    if steps is None:
+        return PRETRAINED
     return replace(PRETRAINED, pretrain_steps=steps) if steps else TinyConfig()
 
 

@@ -31,6 +31,22 @@ def test_the_same_number_is_the_same_digit_tokens_after_a_space_a_quote_or_a_col
         assert tokenizer.decode(tokenizer(text, add_special_tokens=False)["input_ids"]) == text
 
 
+def test_with_separators_isolated_a_name_a_code_or_an_amount_is_the_same_tokens_wherever_it_stands():
+    from training.base_models import build_tokenizer
+
+    tokenizer = build_tokenizer(split="separators")
+
+    def tokens(text: str) -> list[str]:
+        return tokenizer.convert_ids_to_tokens(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    for value in ("Dopepa Wamohe", "A-48213", "$1,375.20", "Ünïcode ✓"):
+        alone = tokens(value)
+        for text in (f"from {value}.", f'"{value}"', f"name:{value}", f'{{"x": "{value}"}}', f"({value})", f"\n{value}"):
+            found = tokens(text)
+            assert any(found[i : i + len(alone)] == alone for i in range(len(found))), (text, found, alone)
+            assert tokenizer.decode(tokenizer(text, add_special_tokens=False)["input_ids"]) == text
+
+
 def test_the_skills_corpus_is_the_same_for_the_same_seed_and_every_answer_is_in_the_prompt_or_made_of_it():
     first, again, other = skills.conversations(200, seed=3), skills.conversations(200, seed=3), skills.conversations(200, seed=4)
     assert first == again
@@ -114,3 +130,16 @@ def test_an_empty_base_model_setting_builds_once_per_recipe_and_is_reused(settin
     assert json.loads((tmp_path / second / "build_info.json").read_text())["pretrain_steps"] == 1
     settings.BASE_MODEL = "org/some-hub-model"
     assert resolve_base_model() == "org/some-hub-model"
+
+
+def test_unset_pretraining_steps_mean_the_pretrained_recipe_and_zero_the_random_one(settings):
+    from training.base_models import PRETRAINED, TinyConfig, default_config
+
+    settings.BASE_MODEL_PRETRAIN_STEPS = None
+    assert default_config() == PRETRAINED
+    assert PRETRAINED.pretrain_steps > 0
+    assert PRETRAINED.split == "separators"
+    settings.BASE_MODEL_PRETRAIN_STEPS = 0
+    assert default_config() == TinyConfig()
+    settings.BASE_MODEL_PRETRAIN_STEPS = 40
+    assert default_config().pretrain_steps == 40

@@ -1,12 +1,11 @@
 """A base model that can learn: the offline model pretrained on the copying curriculum, fine-tuned
-with LoRA through the platform's own job on 500 support tickets, carries each ticket's id and
-amount into a JSON answer on held-out tickets whose values it never saw; the random-initialised
+with LoRA through the platform's own job on 500 support tickets, carries each ticket's id, name
+and amount into a JSON answer on held-out tickets whose values it never saw; the random-initialised
 base, trained the same way on the same examples, learns the labels and copies nothing.
 
-Measured here (2026-12-01): pretrained exact match 0.45 (label 1.0, id 0.93, amount 1.0, name 0.48),
-random 0.0 (label 1.0, every value wrong). The issue's goal, exact match >= 0.9, is not reached yet:
-names (whose first token differs after a space and after a quote) are the field still garbled.
-The asserts below are what holds, with some margin."""
+Measured here (2026-12-07, one thread): pretrained exact match 0.92 (label 1.0, id 1.0, amount 1.0,
+name 0.92), random 0.0 (labels right, every value wrong). Deterministic for a seed and thread
+count; the build (about 6 minutes) is cached under var/test-models by its recipe hash."""
 
 from __future__ import annotations
 
@@ -70,7 +69,7 @@ def answers(base_dir: Path, adapter_dir: Path, rows: list[dict]) -> list[str]:
     prompts = [tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=True) for chat in chats]
     encoded = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
     output = model.generate(
-        **encoded, max_new_tokens=64, do_sample=False, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id
+        **encoded, max_new_tokens=128, do_sample=False, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id
     )
     return [text.strip() for text in tokenizer.batch_decode(output[:, encoded["input_ids"].shape[1] :], skip_special_tokens=True)]
 
@@ -132,10 +131,8 @@ def test_the_pretrained_base_learns_to_carry_ids_and_amounts_into_json_and_the_r
     print(f"held-out scores: pretrained base {learned}, random base {scratch}")
     assert scratch["exact"] < 0.2
     assert scratch["id"] + scratch["amount"] < 0.2, "the random base does not copy values"
-    assert learned["label"] >= 0.9
-    assert learned["id"] >= 0.8
-    assert learned["amount"] >= 0.9
-    assert learned["exact"] >= 0.3
+    assert learned["exact"] >= 0.9, learned
+    assert min(learned["label"], learned["id"], learned["amount"], learned["name"]) >= 0.9, learned
 
 
 def test_a_pretrained_tiny_base_gets_fewer_epochs_than_a_random_one_and_the_job_says_why():

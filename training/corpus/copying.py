@@ -35,13 +35,24 @@ def code(rng: random.Random) -> str:
     return rng.choice([f"{prefix}-{digits}", f"{prefix}{digits}", f"#{digits}", digits]) if prefix else digits
 
 
+CONSONANTS, VOWELS = "bcdfghjklmnprstvwxyz", "aeiou"
+
+
 def made_up_word(rng: random.Random) -> str:
-    return "".join(rng.choice(skills.SYLLABLES) for _ in range(rng.randint(1, 3)))
+    """A word no list holds: syllables of a random consonant (sometimes two) and a vowel, or
+    plain random letters, so it tokenizes into arbitrary pieces that can only be copied."""
+    if rng.random() < 0.25:
+        return "".join(rng.choice(string.ascii_lowercase) for _ in range(rng.randint(3, 8)))
+    syllables = []
+    for _ in range(rng.randint(1, 4)):
+        onset = rng.choice(CONSONANTS) + (rng.choice(CONSONANTS) if rng.random() < 0.15 else "")
+        syllables.append(onset + rng.choice(VOWELS) + (rng.choice(CONSONANTS) if rng.random() < 0.2 else ""))
+    return "".join(syllables)
 
 
 def name(rng: random.Random) -> str:
-    if rng.random() < 0.6:
-        return f"{made_up_word(rng).title()} {made_up_word(rng).title()}"
+    if rng.random() < 0.85:
+        return " ".join(made_up_word(rng).title() for _ in range(rng.choice([1, 2, 2, 2, 3])))
     return skills.person(rng)
 
 

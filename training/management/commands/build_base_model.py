@@ -8,6 +8,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from tqdm import tqdm
 
 from training.base_models import PRETRAINED, TinyConfig, build_base_model, cached_model_path, default_config
 
@@ -15,7 +16,8 @@ from training.base_models import PRETRAINED, TinyConfig, build_base_model, cache
 class Command(BaseCommand):
     help = (
         "Build the offline base model (BPE tokenizer with one token per digit + a few-million-parameter Llama, "
-        "random-initialised or pretrained on a generated copying curriculum) with no download."
+        "pretrained on a generated curriculum of copying skills, or random-initialised) with no download. "
+        "With BASE_MODEL set and no --out there is nothing to build."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -30,6 +32,9 @@ class Command(BaseCommand):
         )  # fmt: skip
 
     def handle(self, *args: Any, out: Path | None, force: bool, pretrain_steps: int | None, **options: Any) -> None:
+        if settings.BASE_MODEL and out is None:
+            self.stdout.write(f"BASE_MODEL is {settings.BASE_MODEL}: jobs start from it, nothing to build")
+            return
         config = default_config()
         if pretrain_steps is not None:
             if pretrain_steps < 0:
@@ -42,8 +47,16 @@ class Command(BaseCommand):
         if out.exists() and not out.is_dir():
             raise CommandError(f"--out {out} is a file, not a directory")
         start = time.perf_counter()
+        bar = tqdm(total=config.pretrain_steps, unit="step", desc="pretraining", file=self.stderr,
+                   disable=not config.pretrain_steps or options["verbosity"] == 0)  # fmt: skip
+
+        def progress(step: int, steps: int, loss: float) -> None:
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
+
         try:
-            build_base_model(out, config)
+            with bar:
+                build_base_model(out, config, progress)
         except OSError as exc:
             raise CommandError(f"cannot write the model to {out}: {exc}") from None
         pretraining = json.loads((out / "build_info.json").read_text())["pretraining"]
