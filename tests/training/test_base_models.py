@@ -132,6 +132,14 @@ def test_an_empty_base_model_setting_builds_once_per_recipe_and_is_reused(settin
     assert resolve_base_model() == "org/some-hub-model"
 
 
+def test_with_base_model_set_there_is_nothing_to_build_unless_an_out_folder_is_named(settings, tmp_path):
+    settings.BASE_MODEL, settings.ARTIFACTS_DIR = "org/some-hub-model", tmp_path
+    stdout = io.StringIO()
+    call_command("build_base_model", stdout=stdout)
+    assert "BASE_MODEL is org/some-hub-model: jobs start from it, nothing to build" in stdout.getvalue()
+    assert not any(tmp_path.iterdir())
+
+
 def test_unset_pretraining_steps_mean_the_pretrained_recipe_and_zero_the_random_one(settings):
     from training.base_models import PRETRAINED, TinyConfig, default_config
 
