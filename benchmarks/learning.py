@@ -29,7 +29,12 @@ import os
 import random
 import sys
 import time
+from collections import Counter
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rest_framework.test import APIClient
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -55,7 +60,7 @@ def environment(url: str, artifacts: Path, pretrain_steps: int | None) -> dict[s
 class Loop:
     """The application and its users, through the API and the management commands."""
 
-    def __init__(self, api: object) -> None:
+    def __init__(self, api: APIClient) -> None:
         self.api = api
         self.feedback = {"thumb_up": 0, "correction": 0}
 
@@ -67,10 +72,16 @@ class Loop:
     def generate(self, prompt: str) -> dict:
         return self.post("/api/v1/generate", {"task": TASK, "input_text": prompt, "max_tokens": 128}, 200)
 
-    def held_out(self, rows: list[dict]) -> dict[str, float]:
+    def held_out(self, rows: list[dict]) -> dict[str, object]:
+        """Exact match and per field, and how the answers were made (lessons: none, few-shot, recall)."""
+        from interactions.models import Interaction
         from tests.training.test_learning import scores
 
-        return scores([self.generate(row["prompt"])["texts"][0].strip() for row in rows], rows)
+        answers = [self.generate(row["prompt"]) for row in rows]
+        made = Interaction.objects.filter(pk__in=[a["interaction_id"] for a in answers])
+        modes = Counter(made.values_list("metadata__lessons__mode", flat=True))
+        found = scores([a["texts"][0].strip() for a in answers], rows)
+        return {**{k: round(v, 3) for k, v in found.items()}, "lessons": dict(modes)}
 
     def serve_with_feedback(self, rows: list[dict]) -> int:
         """Each ticket served; its user confirms a right answer and corrects a wrong one."""
@@ -98,7 +109,7 @@ def run_schedule(name: str) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--requests", type=int, default=600, help="served tickets, each with its user's feedback")
+    parser.add_argument("--requests", type=int, default=600, help="tickets served, each with its user's feedback")
     parser.add_argument("--held-out", type=int, default=60)
     parser.add_argument("--pretrain-steps", type=int, default=None, help="0: the random-initialised base")
     parser.add_argument("--artifacts", type=Path, default=ROOT / "var" / "bench-learning")
@@ -140,7 +151,8 @@ def main() -> None:
     curated = run_schedule("daily-curation")
     times["curate"] = time.perf_counter() - stage
     stage = time.perf_counter()
-    trained = run_schedule("weekly-training")  # freeze, train, register, arena, experiment (queued work runs inline)
+    # freeze, train, register, arena, experiment with replays (queued work runs inline)
+    trained = run_schedule("weekly-training")
     times["train + arena + replays"] = time.perf_counter() - stage
 
     stage = time.perf_counter()
@@ -162,17 +174,19 @@ def main() -> None:
 
     champion = ActiveModel.objects.select_related("version").get(task=TASK).version
     print(f"base model: {base}")
-    print(f"served {args.requests} tickets (+{extra} while the experiment ran); right before training: {right}")
+    print(f"served {args.requests} tickets (+{extra} while the experiment ran), {right} right before training")
     print(f"feedback events used: {sum(loop.feedback.values())} {loop.feedback}")
     print(f"daily-curation: {curated}")
     print(f"weekly-training: {trained}")
     if experiment is not None:
-        stats = {k: experiment.stats.get(k) for k in ("trials", "replayed", "wins", "losses", "win_rate", "p_value")}
-        print(f"experiment {experiment.pk}: {experiment.status} ({experiment.decision or experiment.reason}) {stats}")
+        keys = ("trials", "replayed", "wins", "losses", "win_rate", "p_value")
+        stats = {key: experiment.stats.get(key) for key in keys}
+        decided = experiment.decision or experiment.reason
+        print(f"experiment {experiment.pk}: {experiment.status} ({decided}) {stats}")
     print(f"served at the end: {champion.name}")
     print(f"held-out exact match of the served model ({args.held_out} tickets, unseen values):")
-    print(f"  before: {json.dumps({k: round(v, 3) for k, v in before.items()})}")
-    print(f"  after:  {json.dumps({k: round(v, 3) for k, v in after.items()})}")
+    print(f"  before: {json.dumps(before)}")
+    print(f"  after:  {json.dumps(after)}")
     print("wall time: " + ", ".join(f"{name} {seconds:.0f} s" for name, seconds in times.items()))
 
 

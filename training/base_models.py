@@ -88,6 +88,8 @@ def _pre_tokenizer(split: str = "digits") -> Any:
     it stands. The finer the cut, the longer the sequences."""
     from tokenizers import Regex, pre_tokenizers
 
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {', '.join(SPLITS)}, not {split!r}")
     cut = {"digits": None, "separators": SEPARATORS, "bytes": r"[\s\S]"}[split]
     steps = [pre_tokenizers.Split(Regex(cut), behavior="isolated")] if cut else []
     steps += [
@@ -302,13 +304,21 @@ PRETRAINED = replace(
 )  # fmt: skip
 
 
+def pretrained_config(steps: int) -> TinyConfig:
+    """PRETRAINED for `steps` steps (0: the random-initialised TinyConfig()); the copying steps
+    keep their share of a shorter run, so the curriculum still comes after them."""
+    if not steps:
+        return TinyConfig()
+    share = PRETRAINED.induction_steps / PRETRAINED.pretrain_steps
+    copying = min(PRETRAINED.induction_steps, int(steps * share))
+    return replace(PRETRAINED, pretrain_steps=steps, induction_steps=copying)
+
+
 def default_config() -> TinyConfig:
-    """The recipe an empty BASE_MODEL builds: PRETRAINED, with BASE_MODEL_PRETRAIN_STEPS steps
-    when that is set; 0 asks for the random-initialised TinyConfig()."""
+    """The recipe an empty BASE_MODEL builds: PRETRAINED, or pretrained_config() of
+    BASE_MODEL_PRETRAIN_STEPS when that is set (0: the random-initialised TinyConfig())."""
     steps = getattr(settings, "BASE_MODEL_PRETRAIN_STEPS", None)
-    if steps is None:
-        return PRETRAINED
-    return replace(PRETRAINED, pretrain_steps=steps) if steps else TinyConfig()
+    return PRETRAINED if steps is None else pretrained_config(steps)
 
 
 def is_pretrained(base_model: str) -> bool:
@@ -321,6 +331,17 @@ def is_pretrained(base_model: str) -> bool:
     return json.loads(info.read_text()).get("pretrain_steps", 0) > 0
 
 
+def trained_window(base_model: str) -> int | None:
+    """How many positions a pretrained build of this module was trained on (its rows'
+    `sequence_length`), which is what it reads well, far less than the 512 its config allows;
+    None for any other model (its config's window stands)."""
+    info = Path(base_model) / "build_info.json"
+    if not info.is_file():
+        return None
+    built = json.loads(info.read_text())
+    return int(built["sequence_length"]) if built.get("pretrain_steps", 0) > 0 else None
+
+
 def cached_model_path(root: Path, config: TinyConfig) -> Path:
     return root / "base" / recipe_hash(config) / BUILT_NAME
 
@@ -329,12 +350,12 @@ def built_model_path() -> Path:
     return cached_model_path(Path(settings.ARTIFACTS_DIR), default_config())
 
 
-def ensure_built(root: Path, config: TinyConfig) -> Path:
+def ensure_built(root: Path, config: TinyConfig, progress: Progress | None = None) -> Path:
     """The model for `config` under `root`, built on first use under a file lock (concurrent
     processes build it once) into a temporary folder moved into place when complete."""
     return build_once(
         cached_model_path(root, config),
-        lambda partial: build_base_model(partial, config),
+        lambda partial: build_base_model(partial, config, progress),
         done=lambda path: (path / "config.json").exists(),
     )
 

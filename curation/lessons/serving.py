@@ -56,7 +56,10 @@ def serving_context(
     return Context(messages=sent, shots=retrieved.shots, preamble=preamble)
 
 
-def fitted(context: Context, messages: list[dict[str, str]], fits: Callable[[list[dict[str, str]]], bool]) -> Context:
+Messages = list[dict[str, str]]
+
+
+def fitted(context: Context, messages: Messages, fits: Callable[[Messages], bool]) -> Context:
     """`context` with as many of its lessons as `fits` the model (the least similar dropped
     first; the request itself and the preamble always stay), so few-shot examples never push a
     prompt past a small model's context window. The metadata then names only the lessons sent."""

@@ -219,21 +219,31 @@ class LocalBackend:
 
 @lru_cache(maxsize=8)
 def _window(base_model: str) -> tuple[Any, int]:
-    """The base model's tokenizer and context window (0: not stated), read once per base."""
+    """The base model's tokenizer and the context it reads well (0: not stated), read once per
+    base: its config's window, or less for the offline model (base_models.trained_window)."""
     from transformers import AutoConfig, AutoTokenizer
 
-    config = AutoConfig.from_pretrained(base_model)
-    return AutoTokenizer.from_pretrained(base_model), int(getattr(config, "max_position_embeddings", 0) or 0)
+    from training.base_models import trained_window
+
+    config = AutoConfig.from_pretrained(base_model).get_text_config()
+    stated = getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None) or 0
+    windows = [int(window) for window in (stated, trained_window(base_model)) if window]
+    return AutoTokenizer.from_pretrained(base_model), min(windows, default=0)
+
+
+_encode_lock = threading.Lock()  # a fast tokenizer's encode is not re-entrant across threads
 
 
 def fits(version: ModelVersion, messages: list[dict[str, str]], max_tokens: int) -> bool:
-    """Whether the prompt these messages make, and an answer of `max_tokens`, fit the version's
-    context window (beyond it a model's positions are untrained and its answers garbage)."""
+    """Whether the prompt these messages make, and an answer of `max_tokens`, fit the context
+    the version's base reads well (past it, answers fall apart)."""
     tokenizer, window = _window(version.base_model)
     if not window:
         return True
     prompt = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-    return len(tokenizer(prompt, add_special_tokens=False)["input_ids"]) + max_tokens <= window
+    with _encode_lock:
+        tokens = len(tokenizer(prompt, add_special_tokens=False, verbose=False)["input_ids"])
+    return tokens + max_tokens <= window
 
 
 @cache

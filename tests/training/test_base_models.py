@@ -41,7 +41,8 @@ def test_with_separators_isolated_a_name_a_code_or_an_amount_is_the_same_tokens_
 
     for value in ("Dopepa Wamohe", "A-48213", "$1,375.20", "Ünïcode ✓"):
         alone = tokens(value)
-        for text in (f"from {value}.", f'"{value}"', f"name:{value}", f'{{"x": "{value}"}}', f"({value})", f"\n{value}"):
+        contexts = (f"from {value}.", f'"{value}"', f"name:{value}", f'{{"x": "{value}"}}', f"({value})", f"\n{value}")
+        for text in contexts:
             found = tokens(text)
             assert any(found[i : i + len(alone)] == alone for i in range(len(found))), (text, found, alone)
             assert tokenizer.decode(tokenizer(text, add_special_tokens=False)["input_ids"]) == text
@@ -66,11 +67,18 @@ def test_build_base_model_builds_a_loadable_chat_model(tmp_path):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     out = tmp_path / "base"
-    stdout = io.StringIO()
-    call_command("build_base_model", "--out", str(out), "--pretrain-steps", "1", stdout=stdout, stderr=io.StringIO())
+    stdout, stderr = io.StringIO(), io.StringIO()
+    call_command("build_base_model", "--out", str(out), "--pretrain-steps", "3", stdout=stdout, stderr=stderr)
     assert "pretraining loss" in stdout.getvalue()
+    bar = stderr.getvalue()
+    assert "pretraining: 100%" in bar
+    assert bar.count("\n") <= 1, "one bar redrawn in place, not a line per refresh"
     info = json.loads((out / "build_info.json").read_text())
-    assert (info["pretrain_steps"], len(info["recipe_hash"])) == (1, 12)
+    assert (info["pretrain_steps"], info["induction_steps"], len(info["recipe_hash"])) == (3, 1, 12)
+    from training.base_models import PRETRAINED, trained_window
+
+    assert trained_window(str(out)) == PRETRAINED.sequence_length, "what serving fits lessons into"
+    assert trained_window(str(tmp_path)) is None
     assert info["pretraining"]["first_loss"] > 0
     tokenizer = AutoTokenizer.from_pretrained(out)
     model = AutoModelForCausalLM.from_pretrained(out)

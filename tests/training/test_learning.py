@@ -69,8 +69,9 @@ def answers(base_dir: Path, adapter_dir: Path, rows: list[dict]) -> list[str]:
     prompts = [tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=True) for chat in chats]
     encoded = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
     output = model.generate(
-        **encoded, max_new_tokens=128, do_sample=False, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id
-    )
+        **encoded, max_new_tokens=128, do_sample=False,
+        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+    )  # fmt: skip
     return [text.strip() for text in tokenizer.batch_decode(output[:, encoded["input_ids"].shape[1] :], skip_special_tokens=True)]
 
 

@@ -6,9 +6,9 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.timezone import make_aware
-from tqdm import tqdm
 
 from curation.services import CurationError, curation_run_create, curation_run_execute
+from learning_platform.progress import progress_bar
 
 
 def _since(value: str | None) -> datetime | None:
@@ -32,7 +32,7 @@ class Command(BaseCommand):
             run = curation_run_create(task=task, since=_since(since), requested_by="command")
         except CurationError as exc:
             raise CommandError(exc.one_line()) from None
-        with tqdm(total=100, unit="%", desc=f"curation run {run.pk}", file=self.stderr, disable=options["verbosity"] == 0) as bar:
+        with progress_bar(self, total=100, unit="%", desc=f"curation run {run.pk}", disable=options["verbosity"] == 0) as bar:
 
             def progress(percent: float) -> None:
                 bar.update(percent - bar.n)

@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from tqdm import tqdm
 
 from curation import exporters, selectors
 from curation.services import CurationError
 from curation.services.exports import dataset_export_record
+from learning_platform.progress import progress_bar
 
 
 class Command(BaseCommand):
@@ -41,7 +41,7 @@ class Command(BaseCommand):
         # tracked before the first byte: an erasure of a subject in the dataset deletes the file
         dataset_export_record(dataset=found, path=path, fmt=fmt, split=split, rows=total, created_by=_who())
         with path.open("wb") as handle:
-            for line in tqdm(lines, total=total, unit="rows", file=self.stderr, disable=options["verbosity"] == 0):
+            for line in progress_bar(self, iterable=lines, total=total, unit="rows", disable=options["verbosity"] == 0):
                 handle.write(line)
         self.stderr.write(f"wrote {total} {fmt} rows of {found} ({split}) to {path}")
 

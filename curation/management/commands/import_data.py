@@ -4,12 +4,12 @@ from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from tqdm import tqdm
 
 from curation.importers import import_client, import_run_create, import_run_execute
 from curation.importers.formats import FORMATS
 from curation.models import ImportRun
 from curation.services import CurationError
+from learning_platform.progress import progress_bar
 
 
 def report(command: BaseCommand, run: ImportRun) -> None:
@@ -22,7 +22,7 @@ def report(command: BaseCommand, run: ImportRun) -> None:
 
 
 def run_in_foreground(command: BaseCommand, run: ImportRun, verbosity: int) -> ImportRun:
-    with tqdm(total=100, unit="%", desc=f"import run {run.pk}", file=command.stderr, disable=verbosity == 0) as bar:
+    with progress_bar(command, total=100, unit="%", desc=f"import run {run.pk}", disable=verbosity == 0) as bar:
         try:
             return import_run_execute(run_id=run.pk, progress=lambda percent: bar.update(percent - bar.n))
         except Exception as exc:

@@ -4,8 +4,8 @@ from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from tqdm import tqdm
 
+from learning_platform.progress import progress_bar
 from registry.export import FORMATS, version_export
 from registry.models import ModelVersion
 from registry.services import RegistryError
@@ -29,7 +29,7 @@ class Command(BaseCommand):
         if found is None:
             raise CommandError(f"No model version named {version!r}.")
         steps = 1 if options["format"] == "adapter" else 2
-        with tqdm(total=steps, desc=f"export {found.name}", file=self.stderr, disable=options["verbosity"] == 0) as bar:
+        with progress_bar(self, total=steps, desc=f"export {found.name}", disable=options["verbosity"] == 0) as bar:
             try:
                 out = version_export(version=found, fmt=options["format"], out=options["out"].resolve())
             except RegistryError as exc:

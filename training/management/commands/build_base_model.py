@@ -1,16 +1,22 @@
 from __future__ import annotations
 
 import json
+import shutil
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from tqdm import tqdm
 
-from training.base_models import PRETRAINED, TinyConfig, build_base_model, cached_model_path, default_config
+from learning_platform.progress import progress_bar
+from training.base_models import (
+    build_base_model,
+    cached_model_path,
+    default_config,
+    ensure_built,
+    pretrained_config,
+)
 
 
 class Command(BaseCommand):
@@ -32,23 +38,21 @@ class Command(BaseCommand):
         )  # fmt: skip
 
     def handle(self, *args: Any, out: Path | None, force: bool, pretrain_steps: int | None, **options: Any) -> None:
-        if settings.BASE_MODEL and out is None:
+        if settings.BASE_MODEL and out is None and pretrain_steps is None:
             self.stdout.write(f"BASE_MODEL is {settings.BASE_MODEL}: jobs start from it, nothing to build")
             return
-        config = default_config()
-        if pretrain_steps is not None:
-            if pretrain_steps < 0:
-                raise CommandError("--pretrain-steps must be 0 or more")
-            config = replace(PRETRAINED, pretrain_steps=pretrain_steps) if pretrain_steps else TinyConfig()
-        out = out or cached_model_path(Path(settings.ARTIFACTS_DIR), config)
-        if (out / "config.json").exists() and not force:
-            self.stdout.write(f"{out} already holds a model (use --force to rebuild)")
+        if pretrain_steps is not None and pretrain_steps < 0:
+            raise CommandError("--pretrain-steps must be 0 or more")
+        config = default_config() if pretrain_steps is None else pretrained_config(pretrain_steps)
+        target = out or cached_model_path(Path(settings.ARTIFACTS_DIR), config)
+        if (target / "config.json").exists() and not force:
+            self.stdout.write(f"{target} already holds a model (use --force to rebuild)")
             return
-        if out.exists() and not out.is_dir():
-            raise CommandError(f"--out {out} is a file, not a directory")
+        if target.exists() and not target.is_dir():
+            raise CommandError(f"--out {target} is a file, not a directory")
         start = time.perf_counter()
-        bar = tqdm(total=config.pretrain_steps, unit="step", desc="pretraining", file=self.stderr,
-                   disable=not config.pretrain_steps or options["verbosity"] == 0)  # fmt: skip
+        quiet = not config.pretrain_steps or options["verbosity"] == 0
+        bar = progress_bar(self, total=config.pretrain_steps, unit="step", desc="pretraining", disable=quiet)
 
         def progress(step: int, steps: int, loss: float) -> None:
             bar.update(1)
@@ -56,9 +60,14 @@ class Command(BaseCommand):
 
         try:
             with bar:
-                build_base_model(out, config, progress)
+                if out is None:  # the shared place: under the lock that jobs and serving build under
+                    if force:
+                        shutil.rmtree(target, ignore_errors=True)
+                    ensure_built(Path(settings.ARTIFACTS_DIR), config, progress)
+                else:
+                    build_base_model(target, config, progress)
         except OSError as exc:
-            raise CommandError(f"cannot write the model to {out}: {exc}") from None
-        pretraining = json.loads((out / "build_info.json").read_text())["pretraining"]
+            raise CommandError(f"cannot write the model to {target}: {exc}") from None
+        pretraining = json.loads((target / "build_info.json").read_text())["pretraining"]
         loss = f", pretraining loss {pretraining['first_loss']} -> {pretraining['last_loss']}" if pretraining else ""
-        self.stdout.write(f"built the base model in {out} in {time.perf_counter() - start:.1f}s{loss}")
+        self.stdout.write(f"built the base model in {target} in {time.perf_counter() - start:.1f}s{loss}")

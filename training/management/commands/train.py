@@ -3,8 +3,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from tqdm import tqdm
 
+from learning_platform.progress import progress_bar
 from training import recipes, runner, services
 from training.models import TrainingJob
 
@@ -37,7 +37,7 @@ class Command(BaseCommand):
         except services.TrainingError as exc:
             raise CommandError(exc.one_line()) from None
         self.stderr.write(f"training job {job.pk}: {job.method} on dataset {job.dataset_id} from {job.base_model}")
-        bar = tqdm(total=job.total_steps or None, initial=job.step, unit="step", file=self.stderr, disable=options["verbosity"] == 0)
+        bar = progress_bar(self, total=job.total_steps or None, initial=job.step, unit="step", disable=options["verbosity"] == 0)
 
         def progress(step: int, total: int, last: dict[str, Any]) -> None:
             bar.total = total
