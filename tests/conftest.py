@@ -23,3 +23,10 @@ def make_api():
 @pytest.fixture
 def api(make_api, db):
     return make_api()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The learning test first (a stable sort keeps the rest in order): under pytest-xdist its
+    minutes of building and fine-tuning then overlap the rest of the suite in the other workers,
+    instead of running alone at the end."""
+    items.sort(key=lambda item: item.get_closest_marker("learning") is None)

@@ -165,6 +165,10 @@ class LocalBackend:
             self._load_base(version.base_model)
         if not version.adapter_path:
             return None  # the plain base: adapters disabled for this call
+        if self.adapters.get(version.name, version.adapter_path) != version.adapter_path:
+            # the name now stands for other weights (a rebuilt database, two bases of one name)
+            del self.adapters[version.name]
+            self.model.delete_adapter(version.name)
         if version.name not in self.adapters:
             if not isinstance(self.model, PeftModel):
                 self.model = PeftModel.from_pretrained(self.model, version.adapter_path, adapter_name=version.name).eval()

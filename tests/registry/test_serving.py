@@ -76,6 +76,37 @@ def test_few_shot_lessons_that_would_overflow_the_models_window_are_left_out_lea
     assert not prompt_fits(version=version, messages=[{"role": "user", "content": "please " * 600}], max_tokens=64)
 
 
+def test_a_version_name_that_now_stands_for_other_weights_is_loaded_again(training_settings, base_model_dir, tmp_path):
+    """The backend keeps adapters by version name: a name whose adapter path changed (a rebuilt
+    database, two bases of one name) must not keep answering with the old weights."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from registry.serving.local import LocalBackend
+
+    paths = []
+    for seed in (1, 2):
+        torch.manual_seed(seed)
+        config = LoraConfig(r=4, target_modules=["q_proj"], init_lora_weights=False)
+        get_peft_model(AutoModelForCausalLM.from_pretrained(base_model_dir), config).save_pretrained(tmp_path / f"a{seed}")
+        paths.append(str(tmp_path / f"a{seed}"))
+    backend = LocalBackend()
+    version = ModelVersion(task="t", number=1, name="tiny-llama-t-v1", base_model=str(base_model_dir))
+
+    def loaded_weight() -> torch.Tensor:
+        layer = backend.model.base_model.model.model.layers[0].self_attn.q_proj
+        return layer.lora_A[version.name].weight.detach().clone()
+
+    version.adapter_path = paths[0]
+    backend._use(version)
+    first = loaded_weight()
+    version.adapter_path = paths[1]
+    backend._use(version)
+    assert backend.adapters[version.name] == paths[1]
+    assert not torch.equal(loaded_weight(), first), "the new weights answer"
+
+
 @pytest.mark.django_db(transaction=True)
 def test_the_openai_client_talks_to_chat_completions(training_settings, live_server, make_api):
     from openai import OpenAI
