@@ -37,12 +37,14 @@ run: $(STAMP) $(RUN_ENV)
 
 # PYTEST_WORKERS processes (pytest-xdist), each with its own test database; a file's tests stay
 # together in one process (their live servers, clusters and Redis databases are the file's own).
+# Files are handed out in collection order (not the largest first), so the learning test, collected
+# first (tests/conftest.py), overlaps the rest of the suite instead of running alone at the end.
 # One torch thread per process (training children, serving) unless set: two workers each running
 # two-thread OpenMP loops on two cores spin against each other (a training test took 10x as long).
 PYTEST_WORKERS ?= 2
 test: $(STAMP)
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} SERVING_TORCH_THREADS=$${SERVING_TORCH_THREADS:-1} \
-	  $(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile
+	  $(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -m "not slow"
