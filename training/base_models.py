@@ -76,7 +76,8 @@ def recipe_hash(config: TinyConfig) -> str:
 
 # what `split="separators"` stands alone: whitespace, quotes, brackets, colons and commas
 SEPARATORS = r"""\s|["':,{}\[\]()]"""
-SPLITS = ("digits", "separators", "bytes")
+CUTS = {"digits": None, "separators": SEPARATORS, "bytes": r"[\s\S]"}  # what each split isolates first
+SPLITS = tuple(CUTS)
 
 
 def _pre_tokenizer(split: str = "digits") -> Any:
@@ -90,7 +91,7 @@ def _pre_tokenizer(split: str = "digits") -> Any:
 
     if split not in SPLITS:
         raise ValueError(f"split must be one of {', '.join(SPLITS)}, not {split!r}")
-    cut = {"digits": None, "separators": SEPARATORS, "bytes": r"[\s\S]"}[split]
+    cut = CUTS[split]
     steps = [pre_tokenizers.Split(Regex(cut), behavior="isolated")] if cut else []
     steps += [
         pre_tokenizers.Digits(individual_digits=True),
@@ -321,25 +322,26 @@ def default_config() -> TinyConfig:
     return PRETRAINED if steps is None else pretrained_config(steps)
 
 
+def _build_info(base_model: str) -> dict[str, Any] | None:
+    """What a build of this module recorded (build_info.json); None for any other model."""
+    info = Path(base_model) / "build_info.json"
+    return json.loads(info.read_text()) if info.is_file() else None
+
+
 def is_pretrained(base_model: str) -> bool:
     """False only for a build of this module left random-initialised (no pretraining steps): a hub
     id, another local model or a pretrained build say True. recipes.resolve picks the tiny
     model's fine-tune rate and epochs by it."""
-    info = Path(base_model) / "build_info.json"
-    if not info.is_file():
-        return True
-    return json.loads(info.read_text()).get("pretrain_steps", 0) > 0
+    built = _build_info(base_model)
+    return built is None or built.get("pretrain_steps", 0) > 0
 
 
 def trained_window(base_model: str) -> int | None:
     """How many positions a pretrained build of this module was trained on (its rows'
     `sequence_length`), which is what it reads well, far less than the 512 its config allows;
     None for any other model (its config's window stands)."""
-    info = Path(base_model) / "build_info.json"
-    if not info.is_file():
-        return None
-    built = json.loads(info.read_text())
-    return int(built["sequence_length"]) if built.get("pretrain_steps", 0) > 0 else None
+    built = _build_info(base_model)
+    return int(built["sequence_length"]) if built and built.get("pretrain_steps", 0) > 0 else None
 
 
 def cached_model_path(root: Path, config: TinyConfig) -> Path:
