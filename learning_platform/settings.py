@@ -244,6 +244,7 @@ API_THROTTLE_ADMIN = _read("API_THROTTLE_ADMIN", _rates, ["5/s", "120/min"])
 API_THROTTLE_GENERATION_TOKENS = _read("API_THROTTLE_GENERATION_TOKENS", _rates, ["4096/s", "32768/min"])
 CLIENT_CONTEXT_RETENTION_DAYS = _read("CLIENT_CONTEXT_RETENTION_DAYS", _positive_int, 30)
 CURATION_WORKERS = _read("CURATION_WORKERS", _positive_int, 2)
+IMPORT_WORKERS = _read("IMPORT_WORKERS", _positive_int, 2)
 
 
 def _pii_detector(value: str) -> str:

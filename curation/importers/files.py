@@ -3,21 +3,31 @@
 Memory stays flat in the file's size: one chunk of records at a time. Each record becomes an
 `ImportItem` whose idempotency key is the content hash of what it stores, so importing the same
 file twice (or the same record from two files, in any format) stores it once.
+
+A file of more than one span (SPAN_LINES lines) is imported by IMPORT_WORKERS processes, a span
+each at a time: half of a one-process import is waiting for PostgreSQL, and the spans are
+independent (each chunk is its own transaction; a record repeated in two spans is a replay, as in
+one process). In the calling process instead when one worker is asked for, inside a transaction
+(a test's: forked workers would not see its rows) or on SQLite (one writer at a time).
 """
 
 from __future__ import annotations
 
 import gc
 import hashlib
+import itertools
+import multiprocessing
+import os
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from django.conf import settings
+from django.db import connection, connections
 
 from interactions.imports import REFUSED, ImportItem, interaction_import_batch
 from interactions.models import ApiClient
@@ -25,6 +35,7 @@ from interactions.models import ApiClient
 from . import formats
 
 CHUNK = 1000
+SPAN_LINES = 5 * CHUNK  # lines a worker process imports at a time
 YOUNG_OBJECTS = 100_000  # new objects between young collections while importing (Python's default: 700)
 REPORT_LINES = 1000  # refused lines kept with their reasons (all are counted)
 SOURCES = ("staff", "user")
@@ -41,6 +52,11 @@ class Report:
         self.counts[REFUSED] += 1
         if len(self.refused) < REPORT_LINES:
             self.refused.append({"line": line, "reason": reason})
+
+    def merge(self, other: Report) -> None:
+        """Another span's report into this one (refused lines in line order, the first kept)."""
+        self.counts.update(other.counts)
+        self.refused = sorted(self.refused + other.refused, key=lambda r: r["line"])[:REPORT_LINES]
 
     def as_dict(self) -> dict[str, Any]:
         return {"counts": dict(self.counts), "refused": list(self.refused)}
@@ -93,14 +109,40 @@ def collector_eased() -> Iterator[None]:
         gc.unfreeze()
 
 
-def read_lines(path: Path) -> Iterator[tuple[int, bytes, int]]:
-    """(line number, line, bytes read so far) of each non-blank line, streamed."""
-    done = 0
+class Span(NamedTuple):
+    """Whole lines of a file: bytes [start, end), the first one's number."""
+
+    start: int
+    end: int
+    first_line: int
+
+
+def spans(path: Path, lines: int) -> Iterator[Span]:
+    """The file cut every `lines` lines, streamed."""
+    start = done = count = 0
     with path.open("rb") as handle:
-        for number, line in enumerate(handle, start=1):
+        for line in handle:
+            done += len(line)
+            count += 1
+            if count % lines == 0:
+                yield Span(start, done, count - lines + 1)
+                start = done
+    if done > start:
+        yield Span(start, done, count - (count % lines) + 1)
+
+
+def read_lines(path: Path, span: Span | None = None) -> Iterator[tuple[int, bytes, int]]:
+    """(line number, line, bytes read so far) of each non-blank line (of the span), streamed."""
+    start, end, first = span or (0, None, 1)
+    done = start
+    with path.open("rb") as handle:
+        handle.seek(start)
+        for number, line in enumerate(handle, start=first):
             done += len(line)
             if line.strip():
                 yield number, line, done
+            if end is not None and done >= end:
+                return
 
 
 class FileImport:
@@ -110,6 +152,7 @@ class FileImport:
         self.client, self.task, self.fmt, self.source, self.dry_run = client, task, fmt, source, dry_run
         self.report = Report()
         self.max_bytes = settings.MAX_TEXT_BYTES * 4
+        self.processes: set[int] = set()  # the worker processes that imported spans (none: this one)
 
     def parse(self, number: int, line: bytes) -> ImportItem | None:
         if len(line) > self.max_bytes:
@@ -144,15 +187,23 @@ class FileImport:
                 self.report.counts[result.status] += 1
 
     def run(self, path: Path, on_chunk: Callable[[int, int], None] | None = None) -> Report:
-        """Import every line; `on_chunk(bytes done, bytes in all)` after each chunk."""
-        with collector_eased():
-            return self._run(path, on_chunk)
-
-    def _run(self, path: Path, on_chunk: Callable[[int, int], None] | None) -> Report:
+        """Import every line; `on_chunk(bytes done, bytes in all)` after each chunk (or span)."""
         size = path.stat().st_size
+        with collector_eased():
+            cut = spans(path, SPAN_LINES)
+            head = list(itertools.islice(cut, 2))
+            if len(head) > 1 and _in_workers():
+                self._run_workers(path, itertools.chain(head, cut), size, on_chunk)
+            else:
+                self.run_span(path, None, (lambda done: on_chunk(done, size)) if on_chunk else None)
+        if on_chunk:
+            on_chunk(size, size)
+        return self.report
+
+    def run_span(self, path: Path, span: Span | None, on_chunk: Callable[[int], None] | None = None) -> Report:
+        """Import the span's lines (all with None) in this process."""
         chunk: list[tuple[int, ImportItem]] = []
-        done = 0
-        for number, line, done in read_lines(path):
+        for number, line, done in read_lines(path, span):
             self.report.counts["read"] += 1
             item = self.parse(number, line)
             if item is not None:
@@ -161,9 +212,37 @@ class FileImport:
                 self.flush(chunk)
                 chunk = []
                 if on_chunk:
-                    on_chunk(done, size)
+                    on_chunk(done)
         if chunk:
             self.flush(chunk)
-        if on_chunk:
-            on_chunk(size, size)
         return self.report
+
+    def _run_workers(self, path: Path, parts: Iterable[Span], size: int, on_chunk: Callable[[int, int], None] | None) -> None:
+        options = (self.client.pk, self.task, self.fmt, self.source, self.dry_run, str(path))
+        done = 0
+        connections.close_all()  # forked workers open their own connections
+        with multiprocessing.get_context("fork").Pool(settings.IMPORT_WORKERS, initializer=connections.close_all) as pool:
+            for span, report, pid in pool.imap_unordered(_span_job, ((*options, span) for span in parts)):
+                self.processes.add(pid)
+                self.report.merge(report)
+                done += span.end - span.start
+                if on_chunk:
+                    on_chunk(done, size)  # a cancel raised here terminates the workers
+
+
+def _in_workers() -> bool:
+    """Whether spans may go to worker processes (see the module's docstring)."""
+    return (
+        settings.IMPORT_WORKERS > 1
+        and connection.vendor == "postgresql"
+        and not connection.in_atomic_block
+        and not multiprocessing.current_process().daemon
+    )
+
+
+def _span_job(job: tuple[int, str, str, str, bool, str, Span]) -> tuple[Span, Report, int]:
+    """In a worker process: one span imported, with its report (and which process it was)."""
+    client_id, task, fmt, source, dry_run, path, span = job
+    client = ApiClient.objects.get(pk=client_id)
+    importer = FileImport(client=client, task=task, fmt=fmt, source=source, dry_run=dry_run)
+    return span, importer.run_span(Path(path), span), os.getpid()

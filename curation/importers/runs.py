@@ -24,7 +24,7 @@ from learning_platform.jobs import JobCancelled, JobContext, job_dispatch, job_r
 
 from ..models import GitImportCursor, ImportRun
 from ..services.errors import CurationError
-from . import formats, git
+from . import files, formats, git
 from .files import CHUNK, SOURCES, FileImport, Report, item_for
 
 logger = logging.getLogger(__name__)
@@ -143,6 +143,8 @@ def _execute_file(context: JobContext, run: ImportRun, progress: Progress | None
     importer = FileImport(client=run.client, task=run.task, fmt=run.format, source=run.source, dry_run=run.dry_run)
     report_progress = _reporter(context, importer.report, progress)
     importer.run(Path(run.path), lambda done, size: report_progress(100.0 * done / max(size, 1)))
+    if importer.processes:
+        context.log(f"imported by {len(importer.processes)} worker processes, {files.SPAN_LINES} lines at a time")
     _finish(context, importer.report)
 
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import io
 import json
+import re
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection
 
 from curation.models import ImportRun, TrainingExample
 from curation.services import dataset_freeze_new
@@ -208,6 +210,49 @@ def test_many_chunks_outside_a_transaction_lose_and_double_nothing(tmp_path, mon
     again, _ = run_import(path, "--task", "threaded")
     assert again.counts.get("created", 0) == 0
     assert stored.count() == 60
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="on SQLite (one writer) an import runs in one process")
+@pytest.mark.django_db(transaction=True)
+def test_a_file_of_many_spans_is_imported_by_worker_processes_as_by_one(tmp_path, monkeypatch, settings):
+    """Spans of 10 lines in 3 processes: the same counts, the same refused lines (numbered in the
+    whole file), the same rows as one process; repeats across spans are replays; again: nothing."""
+    from curation.importers import files
+
+    monkeypatch.setattr(files, "SPAN_LINES", 10)
+    monkeypatch.setattr(files, "CHUNK", 4)
+    records = []
+    for i in range(90):
+        records.append({"prompt": f"Question {i}?", "completion": f"Answer {i}."})
+        if i % 11 == 3:
+            records.append("{not json")
+        if i % 17 == 8:
+            records.append("")  # a blank line still counts in the numbering
+        if i % 13 == 5 and i > 20:
+            records.append({"prompt": f"Question {i - 20}?", "completion": f"Answer {i - 20}."})  # spans ago
+    path = write(tmp_path / "spans.jsonl", records)
+
+    def imported(task: str, workers: int) -> tuple[ImportRun, list[tuple]]:
+        settings.IMPORT_WORKERS = workers
+        run, _ = run_import(path, "--task", task)
+        assert run.status == "succeeded", run.error
+        rows = Interaction.objects.filter(task=task).values_list("input_text", "output_text", "feedback__thumb")
+        return run, sorted(rows)
+
+    one, rows_one = imported("one", 1)
+    many, rows_many = imported("many", 3)
+    assert "worker processes" not in one.log_tail
+    assert re.search(r"imported by [23] worker processes", many.log_tail), many.log_tail
+    bad = [n for n, r in enumerate(records, start=1) if r == "{not json"]
+    assert [r["line"] for r in many.refused] == bad == [r["line"] for r in one.refused]
+    assert many.counts == one.counts
+    assert (many.counts["created"], many.counts["replayed"], many.counts["read"]) == (90, 5, 90 + 5 + len(bad))
+    assert rows_many == rows_one
+    assert len(rows_many) == 90
+    assert {r[2] for r in rows_many} == {"up"}
+    again, _ = run_import(path, "--task", "many")
+    assert (again.counts.get("created", 0), again.counts["replayed"]) == (0, 95)
+    assert Interaction.objects.filter(task="many").count() == 90
 
 
 def test_messages_in_other_shapes_are_read_into_plain_role_and_content():
