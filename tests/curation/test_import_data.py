@@ -239,6 +239,13 @@ def test_a_file_of_many_spans_is_imported_by_worker_processes_as_by_one(tmp_path
         rows = Interaction.objects.filter(task=task).values_list("input_text", "output_text", "feedback__thumb")
         return run, sorted(rows)
 
+    settings.IMPORT_WORKERS = 3
+    dry_many, _ = run_import(path, "--task", "many", "--dry-run")
+    settings.IMPORT_WORKERS = 1
+    dry_one, _ = run_import(path, "--task", "many", "--dry-run")
+    assert (dry_many.counts, dry_many.refused) == (dry_one.counts, dry_one.refused)
+    assert "worker processes" in dry_many.log_tail
+    assert not Interaction.objects.filter(task="many").exists()
     one, rows_one = imported("one", 1)
     many, rows_many = imported("many", 3)
     assert "worker processes" not in one.log_tail
@@ -253,6 +260,27 @@ def test_a_file_of_many_spans_is_imported_by_worker_processes_as_by_one(tmp_path
     again, _ = run_import(path, "--task", "many")
     assert (again.counts.get("created", 0), again.counts["replayed"]) == (0, 95)
     assert Interaction.objects.filter(task="many").count() == 90
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="on SQLite (one writer) an import runs in one process")
+@pytest.mark.django_db(transaction=True)
+def test_a_cancelled_import_stops_its_workers_and_leaves_whole_records(tmp_path, monkeypatch, settings):
+    import multiprocessing
+
+    from curation.importers import files, import_client, import_run_create, import_run_execute
+
+    monkeypatch.setattr(files, "SPAN_LINES", 10)
+    monkeypatch.setattr(files, "CHUNK", 5)
+    settings.IMPORT_WORKERS = 2
+    path = write(tmp_path / "long.jsonl", [{"prompt": f"Q{i}?", "completion": f"A{i}."} for i in range(400)])
+    run = import_run_create(client=import_client(), task="cancelled", path=path)
+    ImportRun.objects.filter(pk=run.pk).update(cancel_requested=True)  # seen at the 10th span's report
+    run = import_run_execute(run_id=run.pk)
+    assert run.status == "cancelled", run.log_tail
+    assert not multiprocessing.active_children()
+    stored = Interaction.objects.filter(task="cancelled")
+    assert 100 <= stored.count() < 400
+    assert Feedback.objects.filter(interaction__task="cancelled").count() == stored.count()
 
 
 def test_messages_in_other_shapes_are_read_into_plain_role_and_content():
