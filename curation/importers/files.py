@@ -16,21 +16,21 @@ from __future__ import annotations
 import gc
 import hashlib
 import itertools
-import multiprocessing
 import os
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import orjson
 from django.conf import settings
-from django.db import connection, connections
+from django.db import connection
 
 from interactions.imports import REFUSED, ImportItem, interaction_import_batch
 from interactions.models import ApiClient
+from learning_platform.jobs.workers import can_fork, in_workers
 
 from . import formats
 
@@ -220,9 +220,8 @@ class FileImport:
     def _run_workers(self, path: Path, parts: Iterable[Span], size: int, on_chunk: Callable[[int, int], None] | None) -> None:
         options = (self.client.pk, self.task, self.fmt, self.source, self.dry_run, str(path))
         done = 0
-        connections.close_all()  # forked workers open their own connections
-        with multiprocessing.get_context("fork").Pool(settings.IMPORT_WORKERS, initializer=connections.close_all) as pool:
-            for span, report, pid in pool.imap_unordered(_span_job, ((*options, span) for span in parts)):
+        with closing(in_workers(_span_job, ((*options, span) for span in parts), settings.IMPORT_WORKERS)) as results:
+            for span, report, pid in results:
                 self.processes.add(pid)
                 self.report.merge(report)
                 done += span.end - span.start
@@ -232,12 +231,7 @@ class FileImport:
 
 def _in_workers() -> bool:
     """Whether spans may go to worker processes (see the module's docstring)."""
-    return (
-        settings.IMPORT_WORKERS > 1
-        and connection.vendor == "postgresql"
-        and not connection.in_atomic_block
-        and not multiprocessing.current_process().daemon
-    )
+    return settings.IMPORT_WORKERS > 1 and connection.vendor == "postgresql" and not connection.in_atomic_block and can_fork()
 
 
 def _span_job(job: tuple[int, str, str, str, bool, str, Span]) -> tuple[Span, Report, int]:
