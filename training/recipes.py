@@ -12,11 +12,11 @@ METHOD_FOR_KIND = {"sft": "sft", "preference": "dpo", "binary": "kto"}
 TINY_MODEL_PARAMETERS = 50_000_000
 # The offline tiny model pretrained on the copying curriculum (training/base_models.py PRETRAINED)
 # already copies spans and stops; LoRA learns the task's labels and format on top in fewer passes.
-TINY_PRETRAINED_EPOCHS = 8
+TINY_PRETRAINED_EPOCHS = 10
 TINY_PRETRAINED_RATE_NOTE = "2e-3: the tiny model's LoRA needs a high rate, pretrained or not"
 TINY_PRETRAINED_EPOCHS_NOTE = (
     "; the pretrained tiny model already copies, so fewer passes than from scratch (measured on 500 tickets:"
-    " held-out exact match 0.92 after 8 epochs, 0.0 after 4)"
+    " held-out exact match 0.93 after 10 epochs, 0.92-0.98 over three training seeds; 0.87 after 8, 0.0 after 4)"
 )
 
 
