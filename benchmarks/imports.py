@@ -6,9 +6,10 @@ Both run in one process each, through Django's test client (no HTTP server: what
 the platform's work), each from the same start: a fresh database after a CHECKPOINT (otherwise the
 second would meet the first one's rows in its indexes and its WAL's checkpoint), twice, alternating;
 the faster of each side's two runs is compared (--repeat). The import runs as configured
-(IMPORT_WORKERS processes, default 2) and, for comparison, in one process (IMPORT_WORKERS=1). The import: upload (spooled to disk), then the import task as a django-q2
-worker runs it (records parsed, validated, stored with their implied feedback). The batch: the
-same records as interaction payloads, without feedback. Rows/s = records / wall seconds.
+(IMPORT_WORKERS processes, default 2) and, for comparison, in one process (IMPORT_WORKERS=1).
+The import: upload (spooled to disk), then the import task as a django-q2 worker runs it (records
+parsed, validated, stored with their implied feedback). The batch: the same records as
+interaction payloads, without feedback. Rows/s = records / wall seconds.
 
 Needs PostgreSQL: DATABASE_URL (default postgres://postgres@127.0.0.1:5432/lp_bench; the
 database is dropped and recreated). Usage: .venv/bin/python benchmarks/imports.py [--rows N] [--quick]

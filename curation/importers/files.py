@@ -231,7 +231,7 @@ class FileImport:
 
 def _in_workers() -> bool:
     """Whether spans may go to worker processes (see the module's docstring)."""
-    return settings.IMPORT_WORKERS > 1 and connection.vendor == "postgresql" and not connection.in_atomic_block and can_fork()
+    return settings.IMPORT_WORKERS > 1 and connection.vendor == "postgresql" and can_fork()
 
 
 def _span_job(job: tuple[int, str, str, str, bool, str, Span]) -> tuple[Span, Report, int]:

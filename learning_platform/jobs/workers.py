@@ -6,15 +6,17 @@ import multiprocessing
 from collections.abc import Callable, Iterable, Iterator
 from typing import TypeVar
 
-from django.db import connections
+from django.db import connection, connections
 
 J = TypeVar("J")
 R = TypeVar("R")
 
 
 def can_fork() -> bool:
-    """Whether this process may start workers (a daemonic one may not: multiprocessing refuses)."""
-    return not multiprocessing.current_process().daemon
+    """Whether work may go to forked workers here: not inside a transaction (the workers would not
+    see its rows, and closing this process's connections would end it) and not from a daemonic
+    process (multiprocessing refuses)."""
+    return not connection.in_atomic_block and not multiprocessing.current_process().daemon
 
 
 def in_workers(function: Callable[[J], R], jobs: Iterable[J], workers: int) -> Iterator[R]:
